@@ -1,0 +1,262 @@
+"""Every tunable setting of the pipeline, in one typed place, with its default and why.
+
+Users override settings in `journey.toml` at the project root (or the file named by the
+`JOURNEY_CONFIG` environment variable); nothing here needs a code change. Paths in the file are
+relative to the file's own folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+#: Environment variable holding the salt used to hash emails and phones.
+SALT_ENV = "JOURNEY_HASH_SALT"
+#: The demo salt, used only when JOURNEY_HASH_SALT is unset. Documented in docs/privacy.md:
+#: anyone can recompute hashes made with it, so real deployments must set their own.
+DEMO_SALT = "journey-analytics-demo-salt"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnSpec(_Model):
+    """How one canonical field is read from a user's export.
+
+    `column` names the user's column; `constant` gives a fixed value instead. `regex` keeps the
+    first capture group (e.g. `^(\\d+)(?:\\.0)?$` turns `13607.0` into `13607`); `values` maps
+    the user's spellings to ours (e.g. `{"S" = "sale"}`); `prefix_values` maps a value's prefix
+    (e.g. `{"C" = "return"}` for UCI cancellations), `default` fills what nothing else matched.
+    `row_number_within` numbers the rows of a file within groups of that column, in file order
+    (for exports without line numbers).
+    """
+
+    column: str | None = None
+    constant: str | None = None
+    regex: str | None = None
+    values: dict[str, str] = Field(default_factory=dict)
+    prefix_values: dict[str, str] = Field(default_factory=dict)
+    default: str | None = None
+    row_number_within: str | None = None
+
+
+class Mapping(_Model):
+    """A user export mapped onto one of our entities, chosen by file name pattern."""
+
+    entity: str
+    #: glob on the file name (not the folder), e.g. "online_retail*.csv"
+    match: str
+    #: "csv", "jsonl", "json" (an array) or "parquet"
+    format: Literal["csv", "jsonl", "json", "parquet"] = "csv"
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    #: strptime format of the export's timestamps when they are not ISO-8601 (e.g. "%m/%d/%Y %H:%M")
+    timestamp_format: str | None = None
+    #: canonical field -> user column name, or a full ColumnSpec
+    columns: dict[str, str | ColumnSpec] = Field(default_factory=dict)
+
+
+class WebSettings(_Model):
+    #: query parameter on email landing URLs that carries the CRM contact id
+    contact_id_param: str = "cid"
+    #: hosts whose referrers count as navigation inside the site (besides the page's own host)
+    internal_hosts: list[str] = Field(default_factory=list)
+    #: Segment track event name -> activity. Unlisted names become snake_case of the name.
+    track_activities: dict[str, str] = Field(
+        default_factory=lambda: {
+            "Products Searched": "searched_products",
+            "Product List Viewed": "viewed_product_list",
+            "Product Viewed": "viewed_product",
+            "Product Clicked": "clicked_product",
+            "Product Added": "added_to_cart",
+            "Product Removed": "removed_from_cart",
+            "Cart Viewed": "viewed_cart",
+            "Checkout Started": "started_checkout",
+            "Checkout Step Completed": "completed_checkout_step",
+            "Payment Info Entered": "entered_payment_info",
+            "Order Completed": "completed_order",
+            "Order Refunded": "refunded_order",
+            "Order Cancelled": "cancelled_order",
+            "Product Reviewed": "reviewed_product",
+            "Product Shared": "shared_product",
+            "Products Compared": "compared_products",
+            "Signed Up": "signed_up",
+            "Signed In": "signed_in",
+            "Quote Requested": "requested_quote",
+            "Referral Sent": "sent_referral",
+        }
+    )
+    #: Snowplow event / event_name -> activity. Unlisted names become snake_case.
+    snowplow_activities: dict[str, str] = Field(
+        default_factory=lambda: {
+            "page_view": "viewed_page",
+            "page_ping": "pinged_page",
+            "link_click": "clicked_link",
+            "submit_form": "submitted_form",
+            "change_form": "changed_form",
+            "focus_form": "focused_form",
+            "transaction": "completed_order",
+            "transaction_item": "ordered_item",
+            "add_to_cart": "added_to_cart",
+            "remove_from_cart": "removed_from_cart",
+            "site_search": "searched_products",
+        }
+    )
+    #: host suffixes of search engines (organic or paid search)
+    search_engines: list[str] = Field(
+        default_factory=lambda: [
+            "google.", "bing.com", "yahoo.", "duckduckgo.com", "baidu.com", "yandex.",
+            "ecosia.org", "ask.com", "naver.com", "seznam.cz", "qwant.com", "startpage.com",
+        ]
+    )
+    #: host suffixes of social networks
+    social_networks: list[str] = Field(
+        default_factory=lambda: [
+            "facebook.com", "fb.com", "instagram.com", "t.co", "twitter.com", "x.com",
+            "linkedin.com", "lnkd.in", "pinterest.", "reddit.com", "tiktok.com", "youtube.com",
+            "snapchat.com", "threads.net", "whatsapp.com", "messenger.com",
+        ]
+    )
+    #: click-id query parameters that mark paid traffic
+    paid_click_ids: list[str] = Field(
+        default_factory=lambda: ["gclid", "gbraid", "wbraid", "msclkid", "fbclid", "ttclid", "dclid", "li_fat_id"]
+    )
+
+
+class EmailSettings(_Model):
+    #: SendGrid event -> activity
+    activities: dict[str, str] = Field(
+        default_factory=lambda: {
+            "processed": "processed_email",
+            "dropped": "dropped_email",
+            "delivered": "received_email",
+            "deferred": "deferred_email",
+            "bounce": "bounced_email",
+            "open": "opened_email",
+            "click": "clicked_email",
+            "spamreport": "reported_email_spam",
+            "unsubscribe": "unsubscribed_email",
+            "group_unsubscribe": "unsubscribed_email_group",
+            "group_resubscribe": "resubscribed_email_group",
+        }
+    )
+    #: custom-argument names that carry the campaign and the CRM contact id
+    campaign_fields: list[str] = Field(default_factory=lambda: ["campaign", "campaign_name", "marketing_campaign_name"])
+    contact_id_fields: list[str] = Field(default_factory=lambda: ["contact_id", "cid", "crm_contact_id"])
+
+
+class CrmSettings(_Model):
+    #: CRM activity_type -> activity
+    activities: dict[str, str] = Field(
+        default_factory=lambda: {
+            "call": "had_call",
+            "meeting": "attended_meeting",
+            "chat": "chatted_with_agent",
+            "email": "emailed_agent",
+            "form_submission": "submitted_form",
+            "support_ticket_opened": "opened_support_ticket",
+            "support_ticket_closed": "closed_support_ticket",
+            "survey_response": "responded_to_survey",
+            "review": "posted_review",
+            "referral": "referred_friend",
+            "loyalty_signup": "joined_loyalty_programme",
+            "demo": "attended_demo",
+            "quote": "requested_quote",
+        }
+    )
+    #: CRM interaction channel -> our channel
+    channels: dict[str, str] = Field(
+        default_factory=lambda: {
+            "phone": "call_centre",
+            "call": "call_centre",
+            "chat": "chat",
+            "social": "organic_social",
+            "in_person": "in_person",
+            "web": "web_form",
+            "email": "email",
+            "store": "store",
+        }
+    )
+    #: deal stages whose amount counts as revenue
+    won_deal_stages: list[str] = Field(default_factory=lambda: ["closedwon", "closed_won", "won", "closed won"])
+
+
+class StoreSettings(_Model):
+    #: IANA timezone used for a store missing from stores*.csv (documented in docs/time.md)
+    default_timezone: str = "UTC"
+    #: store visit_type -> activity
+    visit_activities: dict[str, str] = Field(
+        default_factory=lambda: {
+            "visit": "visited_store",
+            "product_trial": "tried_product",
+            "event": "attended_store_event",
+        }
+    )
+
+
+class IngestSettings(_Model):
+    #: earliest believable event time; anything before is quarantined
+    min_timestamp: dt.datetime = dt.datetime(2000, 1, 1)
+    #: an event may occur at most this long after its delivery date ends (clock skew, time zones);
+    #: later timestamps are impossible and quarantined
+    max_days_after_delivery: int = 2
+    #: default country for phone numbers written without an international prefix (ISO 3166 alpha-2)
+    phone_default_country: str = "GB"
+    #: first delivery date of the daily partitions in Dagster (landing folders before it are refused
+    #: with a clear message; set it earlier for older history)
+    delivery_start_date: dt.date = dt.date(2010, 1, 1)
+
+
+class Settings(_Model):
+    """Everything a user can tune. Defaults are documented in docs/ and in this file."""
+
+    #: folder with landing/<source>/<YYYY-MM-DD>/ files (relative to the config file)
+    landing_dir: Path = PROJECT_ROOT / "data" / "sample" / "landing"
+    #: the DuckDB warehouse file
+    warehouse_path: Path = PROJECT_ROOT / "data" / "warehouse.duckdb"
+    #: DuckDB memory limit and spill folder (bounded memory on big loads)
+    duckdb_memory_limit: str = "16GB"
+    duckdb_temp_dir: Path = PROJECT_ROOT / "data" / ".duckdb_tmp"
+    duckdb_threads: int | None = None
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    email: EmailSettings = Field(default_factory=EmailSettings)
+    crm: CrmSettings = Field(default_factory=CrmSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    #: user exports mapped onto our entities, per source
+    mappings: dict[Literal["web", "email", "crm", "store"], dict[str, Mapping]] = Field(default_factory=dict)
+
+    @property
+    def hash_salt(self) -> str:
+        return os.environ.get(SALT_ENV) or DEMO_SALT
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("JOURNEY_CONFIG", PROJECT_ROOT / "journey.toml"))
+
+
+def _resolve_paths(raw: dict, base: Path) -> dict:
+    for key in ("landing_dir", "warehouse_path", "duckdb_temp_dir"):
+        if key in raw:
+            p = Path(raw[key])
+            raw[key] = p if p.is_absolute() else (base / p).resolve()
+    return raw
+
+
+def load_settings(path: Path | None = None, **overrides) -> Settings:
+    """Settings from the config file (if it exists), then keyword overrides."""
+    path = path or config_path()
+    raw: dict = {}
+    if path.exists():
+        with path.open("rb") as fh:
+            raw = _resolve_paths(tomllib.load(fh), path.parent)
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings.model_validate(raw)

@@ -1,0 +1,187 @@
+"""The DuckDB warehouse: connecting, replacing a delivery's rows, and building SQL models.
+
+Layers are schemas: raw, staging, quarantine (and later identity, journeys, stages, marts).
+Python never pastes values into SQL: models in sql/<layer>/<table>.sql are plain SELECTs whose
+values are bound as `$name` parameters; table names come from this code, never from input.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import zoneinfo
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from journey_analytics.settings import PROJECT_ROOT, Settings
+
+SQL_DIR = PROJECT_ROOT / "sql"
+SCHEMAS = ("raw", "staging", "quarantine", "identity", "journeys", "stages", "marts")
+PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+@contextmanager
+def connect(settings: Settings, read_only: bool = False):
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    settings.duckdb_temp_dir.mkdir(parents=True, exist_ok=True)
+    config = {"memory_limit": settings.duckdb_memory_limit, "temp_directory": str(settings.duckdb_temp_dir)}
+    if settings.duckdb_threads:
+        config["threads"] = settings.duckdb_threads
+    con = duckdb.connect(str(settings.warehouse_path), read_only=read_only, config=config)
+    try:
+        if not read_only:
+            for schema in SCHEMAS:
+                con.execute(f"create schema if not exists {schema}")
+        yield con
+    finally:
+        con.close()
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
+    schema, name = qualified.split(".")
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables where table_schema = $s and table_name = $t", {"s": schema, "t": name}
+        ).fetchone()[0]
+    )
+
+
+def replace_slice(con: duckdb.DuckDBPyConnection, qualified: str, frame: pl.DataFrame, where: dict) -> None:
+    """Delete the rows matching `where` (column -> value) and insert `frame`, in one transaction.
+
+    The table is created from the frame's schema the first time. Re-running a delivery therefore
+    replaces its rows and never appends a second copy.
+    """
+    arrow = frame.to_arrow()  # noqa: F841 - read by DuckDB's replacement scan below
+    if not table_exists(con, qualified):
+        con.execute(f"create table {qualified} as select * from arrow limit 0")
+    condition = " and ".join(f"{column} = ${column.strip('_')}" for column in where)
+    con.execute("begin transaction")
+    try:
+        con.execute(f"delete from {qualified} where {condition}", {k.strip("_"): v for k, v in where.items()})
+        if frame.height:
+            columns = ", ".join(frame.columns)
+            con.execute(f"insert into {qualified} ({columns}) select {columns} from arrow")
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+
+
+def ensure_table(con: duckdb.DuckDBPyConnection, qualified: str, schema: dict[str, pl.DataType]) -> None:
+    """Create an empty table with a polars schema if it does not exist yet."""
+    if not table_exists(con, qualified):
+        empty = pl.DataFrame(schema=schema).to_arrow()  # noqa: F841
+        con.execute(f"create table {qualified} as select * from empty")
+
+
+def sql_path(layer: str, table: str) -> Path:
+    return SQL_DIR / layer / f"{table}.sql"
+
+
+def bind(sql: str, params: dict) -> dict:
+    """The parameters a statement uses (DuckDB refuses extra ones); a missing one is an error."""
+    names = set(PARAM.findall(re.sub(r"--[^\n]*", "", sql)))
+    missing = names - set(params)
+    if missing:
+        raise KeyError(f"SQL parameter(s) {', '.join(sorted(missing))} not provided")
+    return {k: params[k] for k in names}
+
+
+def build_model(con: duckdb.DuckDBPyConnection, layer: str, table: str, params: dict | None = None) -> int:
+    """`create or replace table layer.table as <sql/layer/table.sql>`; returns its row count."""
+    sql = sql_path(layer, table).read_text()
+    con.execute(f"create or replace table {layer}.{table} as\n{sql}", bind(sql, params or {}))
+    return con.execute(f"select count(*) from {layer}.{table}").fetchone()[0]
+
+
+def query(con: duckdb.DuckDBPyConnection, layer: str, table: str, params: dict | None = None) -> pl.DataFrame:
+    sql = sql_path(layer, table).read_text()
+    return con.execute(sql, bind(sql, params or {})).pl()
+
+
+def table_fingerprint(con: duckdb.DuckDBPyConnection, qualified: str, exclude: tuple[str, ...] = ()) -> str:
+    """SHA-256 of a table's rows in a canonical order: equal tables give equal fingerprints."""
+    columns = [
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns where table_schema = $s and table_name = $t order by ordinal_position",
+            {"s": qualified.split(".")[0], "t": qualified.split(".")[1]},
+        ).fetchall()
+        if r[0] not in exclude
+    ]
+    listing = ", ".join(f'"{c}"' for c in columns)
+    frame = con.execute(f"select {listing} from {qualified} order by all").pl()
+    digest = hashlib.sha256(",".join(columns).encode())
+    for batch in frame.iter_slices(100_000):
+        digest.update(batch.write_csv().encode())
+    return digest.hexdigest()
+
+
+# --- time zones ---------------------------------------------------------------------------------
+
+PERIODS_FROM = dt.datetime(1970, 1, 1)
+PERIODS_TO = dt.datetime(2100, 1, 1)
+
+
+def _offset(tz: zoneinfo.ZoneInfo, utc: dt.datetime) -> int:
+    return int(utc.replace(tzinfo=dt.timezone.utc).astimezone(tz).utcoffset().total_seconds())
+
+
+def timezone_periods(names: list[str]) -> pl.DataFrame:
+    """For each zone, the spans of UTC time with one offset, as ranges of local wall-clock time.
+
+    A local time inside a repeated hour (clocks go back) matches two spans and a local time inside
+    a skipped hour (clocks go forward) is given to the span before the change; in both cases the
+    SQL takes the larger offset, which is the offset in force *before* the change (docs/time.md).
+    """
+    rows = []
+    for name in sorted(set(names)):
+        tz = zoneinfo.ZoneInfo(name)
+        starts = [PERIODS_FROM]
+        offsets = [_offset(tz, PERIODS_FROM)]
+        day = PERIODS_FROM
+        step = dt.timedelta(days=1)
+        while day < PERIODS_TO:
+            nxt = day + step
+            if _offset(tz, nxt) != offsets[-1]:
+                lo, hi = day, nxt  # the change happens in (lo, hi]
+                while hi - lo > dt.timedelta(seconds=1):
+                    mid = lo + (hi - lo) / 2
+                    mid = mid.replace(microsecond=0)
+                    if _offset(tz, mid) == offsets[-1]:
+                        lo = mid
+                    else:
+                        hi = mid
+                starts.append(hi)
+                offsets.append(_offset(tz, hi))
+            day = nxt
+        for i, (start, offset) in enumerate(zip(starts, offsets)):
+            end = starts[i + 1] if i + 1 < len(starts) else PERIODS_TO
+            following = offsets[i + 1] if i + 1 < len(starts) else offset
+            rows.append(
+                {
+                    "timezone": name,
+                    "utc_start": start,
+                    "utc_end": end,
+                    "utc_offset_seconds": offset,
+                    "local_start": start + dt.timedelta(seconds=offset),
+                    # stretched over a following gap, so skipped wall-clock times still match
+                    "local_end": end + dt.timedelta(seconds=max(offset, following)),
+                }
+            )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "timezone": pl.String,
+            "utc_start": pl.Datetime("us"),
+            "utc_end": pl.Datetime("us"),
+            "utc_offset_seconds": pl.Int64,
+            "local_start": pl.Datetime("us"),
+            "local_end": pl.Datetime("us"),
+        },
+    )
