@@ -103,6 +103,7 @@ VISIT_COLUMNS: dict[str, pl.DataType] = {
     "timezone": pl.String,
     "loyalty_id": pl.String,
     "visit_type": pl.String,
+    "activity": pl.String,
     "attributes": pl.String,
     **LINEAGE,
 }
@@ -210,6 +211,7 @@ class StagedVisit(_Lineage):
     timezone: str = pa.Field(nullable=True)
     loyalty_id: str = pa.Field(nullable=True)
     visit_type: str = pa.Field(str_matches=r"^[a-z][a-z0-9_]*$")
+    activity: str = pa.Field(str_matches=r"^[a-z][a-z0-9_]*$")
     attributes: str
 
 

@@ -258,5 +258,9 @@ def load_settings(path: Path | None = None, **overrides) -> Settings:
     if path.exists():
         with path.open("rb") as fh:
             raw = _resolve_paths(tomllib.load(fh), path.parent)
+    # environment overrides, so that `journey run --landing DIR` reaches Dagster's code location too
+    for key, env in (("landing_dir", "JOURNEY_LANDING_DIR"), ("warehouse_path", "JOURNEY_WAREHOUSE_PATH")):
+        if os.environ.get(env):
+            raw[key] = Path(os.environ[env]).resolve()
     raw.update({k: v for k, v in overrides.items() if v is not None})
     return Settings.model_validate(raw)

@@ -24,18 +24,27 @@ SCHEMAS = ("raw", "staging", "quarantine", "identity", "journeys", "stages", "ma
 PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
-@contextmanager
-def connect(settings: Settings, read_only: bool = False):
-    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+def connection_config(settings: Settings) -> dict:
+    """DuckDB settings that bound memory: a memory limit and a folder to spill to."""
     settings.duckdb_temp_dir.mkdir(parents=True, exist_ok=True)
     config = {"memory_limit": settings.duckdb_memory_limit, "temp_directory": str(settings.duckdb_temp_dir)}
     if settings.duckdb_threads:
         config["threads"] = settings.duckdb_threads
-    con = duckdb.connect(str(settings.warehouse_path), read_only=read_only, config=config)
+    return config
+
+
+def ensure_schemas(con: duckdb.DuckDBPyConnection) -> None:
+    for schema in SCHEMAS:
+        con.execute(f"create schema if not exists {schema}")
+
+
+@contextmanager
+def connect(settings: Settings, read_only: bool = False):
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(settings.warehouse_path), read_only=read_only, config=connection_config(settings))
     try:
         if not read_only:
-            for schema in SCHEMAS:
-                con.execute(f"create schema if not exists {schema}")
+            ensure_schemas(con)
         yield con
     finally:
         con.close()
@@ -99,9 +108,14 @@ def build_model(con: duckdb.DuckDBPyConnection, layer: str, table: str, params: 
     return con.execute(f"select count(*) from {layer}.{table}").fetchone()[0]
 
 
+def fetch(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pl.DataFrame:
+    """A query's result as a polars frame (bound parameters only)."""
+    return pl.from_arrow(con.sql(sql, params=params or None).to_arrow_table())
+
+
 def query(con: duckdb.DuckDBPyConnection, layer: str, table: str, params: dict | None = None) -> pl.DataFrame:
     sql = sql_path(layer, table).read_text()
-    return con.execute(sql, bind(sql, params or {})).pl()
+    return fetch(con, sql, bind(sql, params or {}))
 
 
 def table_fingerprint(con: duckdb.DuckDBPyConnection, qualified: str, exclude: tuple[str, ...] = ()) -> str:
@@ -115,7 +129,7 @@ def table_fingerprint(con: duckdb.DuckDBPyConnection, qualified: str, exclude: t
         if r[0] not in exclude
     ]
     listing = ", ".join(f'"{c}"' for c in columns)
-    frame = con.execute(f"select {listing} from {qualified} order by all").pl()
+    frame = fetch(con, f"select {listing} from {qualified} order by all")
     digest = hashlib.sha256(",".join(columns).encode())
     for batch in frame.iter_slices(100_000):
         digest.update(batch.write_csv().encode())
@@ -163,21 +177,28 @@ def timezone_periods(names: list[str]) -> pl.DataFrame:
         for i, (start, offset) in enumerate(zip(starts, offsets)):
             end = starts[i + 1] if i + 1 < len(starts) else PERIODS_TO
             following = offsets[i + 1] if i + 1 < len(starts) else offset
-            rows.append(
-                {
-                    "timezone": name,
-                    "utc_start": start,
-                    "utc_end": end,
-                    "utc_offset_seconds": offset,
-                    "local_start": start + dt.timedelta(seconds=offset),
-                    # stretched over a following gap, so skipped wall-clock times still match
-                    "local_end": end + dt.timedelta(seconds=max(offset, following)),
-                }
-            )
+            local_start = start + dt.timedelta(seconds=offset)
+            # stretched over a following gap, so skipped wall-clock times still match
+            local_end = end + dt.timedelta(seconds=max(offset, following))
+            # one row per local calendar year the span touches: the SQL joins on (timezone, year)
+            # before the range test, so each local time meets two or three candidate spans
+            for year in range(local_start.year, (local_end - dt.timedelta(microseconds=1)).year + 1):
+                rows.append(
+                    {
+                        "timezone": name,
+                        "local_year": year,
+                        "utc_start": start,
+                        "utc_end": end,
+                        "utc_offset_seconds": offset,
+                        "local_start": local_start,
+                        "local_end": local_end,
+                    }
+                )
     return pl.DataFrame(
         rows,
         schema={
             "timezone": pl.String,
+            "local_year": pl.Int64,
             "utc_start": pl.Datetime("us"),
             "utc_end": pl.Datetime("us"),
             "utc_offset_seconds": pl.Int64,

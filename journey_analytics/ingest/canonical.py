@@ -636,6 +636,9 @@ def store_visits(frame: pl.DataFrame, ctx: FileContext) -> Canonical:
             (tz.is_not_null() & ~_known_timezone(tz), "timezone", pl.format("'{}' is not an IANA timezone name", tz)),
         ),
     )
+    visit_type = pl.col("visit_type")
+    fallback = pl.concat_str([pl.lit("had_store_"), visit_type])
+    frame = frame.with_columns(mapped(visit_type, ctx.settings.store.visit_activities, fallback).alias("activity"))
     return finish(frame, "visits", {"occurred_at_local": ("occurred_at", "timestamp")})
 
 

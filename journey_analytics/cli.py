@@ -1,0 +1,88 @@
+"""The `journey` command: run the pipeline, generate sample data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import click
+
+from journey_analytics.settings import PROJECT_ROOT
+
+DAGSTER_HOME = PROJECT_ROOT / ".dagster_home"
+
+
+def prepare_dagster_home() -> Path:
+    """Point DAGSTER_HOME at the project's gitignored home (absolute) with our dagster.yaml."""
+    home = Path(os.environ.get("DAGSTER_HOME") or DAGSTER_HOME).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    source = PROJECT_ROOT / "dagster.yaml"
+    target = home / "dagster.yaml"
+    if source.resolve() != target.resolve() and (not target.exists() or target.read_bytes() != source.read_bytes()):
+        shutil.copyfile(source, target)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def _table(rows: list[dict], columns: list[str]) -> str:
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) if rows else len(c) for c in columns}
+    lines = ["  ".join(c.ljust(widths[c]) for c in columns), "  ".join("-" * widths[c] for c in columns)]
+    for r in rows:
+        lines.append("  ".join(str(r[c]).rjust(widths[c]) if isinstance(r[c], int) else str(r[c]).ljust(widths[c]) for c in columns))
+    return "\n".join(lines)
+
+
+@click.group()
+def main() -> None:
+    """journey-analytics: cross-channel customer journeys in DuckDB."""
+
+
+@main.command()
+@click.option("--landing", type=click.Path(file_okay=False, path_type=Path), help="Landing folder (<source>/<YYYY-MM-DD>/files); default: the bundled sample.")
+@click.option("--warehouse", type=click.Path(dir_okay=False, path_type=Path), help="DuckDB file to write; default: data/warehouse.duckdb.")
+def run(landing: Path | None, warehouse: Path | None) -> None:
+    """Materialise every asset on the landing files and print what happened to each source's rows."""
+    if landing:
+        if not landing.is_dir():
+            raise click.BadParameter(f"{landing} is not a folder", param_hint="--landing")
+        os.environ["JOURNEY_LANDING_DIR"] = str(landing.resolve())
+    if warehouse:
+        os.environ["JOURNEY_WAREHOUSE_PATH"] = str(warehouse.resolve())
+    prepare_dagster_home()
+
+    from journey_analytics import runner
+
+    outcome = runner.run_all()
+    click.echo(f"Landing folder: {outcome.settings.landing_dir}")
+    click.echo(f"Delivery dates: {outcome.first_date} .. {outcome.last_date} ({outcome.date_count} with files)\n")
+    click.echo(_table(outcome.summary, ["source", "files", "rows_read", "rows_staged", "rows_quarantined", "rows_duplicate", "load_errors", "balanced"]))
+    if outcome.load_errors:
+        click.echo("\nFiles that could not be (fully) read:")
+        for e in outcome.load_errors:
+            click.echo(f"  {e}")
+    click.echo(f"\nEvents in staging.events: {outcome.event_count}")
+    for line in outcome.extra_lines:
+        click.echo(line)
+    click.echo(f"Warehouse: {outcome.settings.warehouse_path}")
+    if outcome.failed_checks:
+        click.echo("\nFailed checks: " + ", ".join(outcome.failed_checks), err=True)
+        sys.exit(1)
+    click.echo("All checks passed.")
+
+
+@main.command()
+@click.option("--customers", type=click.IntRange(min=1), default=200, show_default=True, help="Number of people to simulate.")
+@click.option("--days", type=click.IntRange(min=1), default=60, show_default=True, help="Length of the simulated period in days.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Random seed: the same seed gives the same files.")
+@click.option("--start", type=click.DateTime(formats=["%Y-%m-%d"]), default="2025-03-01", show_default=True, help="First simulated day.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write landing/ and truth/ into.")
+def generate(customers: int, days: int, seed: int, start, out: Path) -> None:
+    """Write deterministic sample landing files for all four sources, with the true person of every identifier."""
+    from journey_analytics.generator import GeneratorConfig, generate as run_generator
+
+    stats = run_generator(GeneratorConfig(customers=customers, days=days, seed=seed, start=start.date()), out)
+    click.echo(f"Wrote {stats['files']} files with {stats['records']} records for {customers} people over {days} days to {out}")
+    for source, count in sorted(stats["by_source"].items()):
+        click.echo(f"  {source}: {count} records")

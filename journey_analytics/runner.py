@@ -1,0 +1,118 @@
+"""Runs every asset through Dagster in this process (what `journey run` does).
+
+Dagster is imported lazily so that the library stays usable without it; this module is the
+command line's bridge to the code location in pipelines/.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from journey_analytics.ingest.landing import delivery_dates
+from journey_analytics.settings import Settings, load_settings
+from journey_analytics.staging import source_summary
+from journey_analytics.warehouse import connect, fetch
+
+
+@dataclass
+class RunOutcome:
+    settings: Settings
+    first_date: dt.date | None
+    last_date: dt.date | None
+    date_count: int
+    summary: list[dict]
+    load_errors: list[str]
+    event_count: int
+    failed_checks: list[str]
+    extra_lines: list[str] = field(default_factory=list)
+
+
+#: Dagster's console logger at WARNING: the command prints its own summary (the UI keeps every event)
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+class NothingToLoad(RuntimeError):
+    pass
+
+
+def contiguous_ranges(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """Sorted days grouped into runs of consecutive days: one Dagster run per range.
+
+    Dagster records a few events per partition of a run, so one range over years of empty days
+    would cost minutes; the days in between hold no deliveries and need no work.
+    """
+    ranges: list[tuple[dt.date, dt.date]] = []
+    for day in days:
+        if ranges and day - ranges[-1][1] == dt.timedelta(days=1):
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return ranges
+
+
+def loaded_dates(settings: Settings) -> list[dt.date]:
+    """Delivery dates already in the warehouse: rerun too, so that a removed folder empties its slice."""
+    if not settings.warehouse_path.exists():
+        return []
+    with connect(settings, read_only=True) as con:
+        exists = con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = 'landed_files'"
+        ).fetchone()[0]
+        if not exists:
+            return []
+        return [r[0] for r in con.execute("select distinct _delivery_date from raw.landed_files").fetchall()]
+
+
+def run_all() -> RunOutcome:
+    import dagster as dg  # noqa: PLC0415 - the library proper never needs dagster
+
+    from pipelines.definitions import defs  # noqa: PLC0415
+    from pipelines.ingestion import ingestion_assets  # noqa: PLC0415
+
+    settings = load_settings()
+    dates = delivery_dates(settings.landing_dir)
+    if not dates:
+        raise NothingToLoad(f"no delivery folders (<source>/<YYYY-MM-DD>/) under {settings.landing_dir}")
+    start = settings.ingest.delivery_start_date
+    if dates[0] < start:
+        raise NothingToLoad(
+            f"delivery folder {dates[0]} is before ingest.delivery_start_date ({start}); set it earlier in journey.toml"
+        )
+    instance = dg.DagsterInstance.get()
+    graph = defs.resolve_asset_graph()
+    all_assets = list(defs.assets)
+    ingestion_keys = [key for a in ingestion_assets for key in a.keys]
+    downstream = [k for k in graph.get_all_asset_keys() if k not in ingestion_keys]
+    failed: list[str] = []
+
+    results = []
+    for first_day, last_day in contiguous_ranges(sorted(set(dates) | set(loaded_dates(settings)))):
+        results.append(
+            dg.materialize(
+                all_assets,
+                selection=ingestion_keys,
+                instance=instance,
+                resources=defs.resources,
+                tags={
+                    "dagster/asset_partition_range_start": first_day.isoformat(),
+                    "dagster/asset_partition_range_end": last_day.isoformat(),
+                },
+                raise_on_error=True,
+                run_config=QUIET,
+            )
+        )
+    results.append(dg.materialize(all_assets, selection=downstream, instance=instance, resources=defs.resources, raise_on_error=True, run_config=QUIET))
+    for result in results:
+        for event in result.get_asset_check_evaluations():
+            if not event.passed:
+                failed.append(f"{event.asset_key.to_user_string()}:{event.check_name}")
+
+    with connect(settings, read_only=True) as con:
+        summary = [
+            {**row, "balanced": "yes" if row.pop("is_balanced") else "NO"} for row in source_summary(con).to_dicts()
+        ]
+        errors = [r["message"] + (f" (line {r['line']})" if r["line"] else "") for r in
+                  fetch(con, "select message, line from quarantine.load_errors order by _source_file, line nulls first").to_dicts()]
+        events = con.execute("select count(*) from staging.events").fetchone()[0]
+    return RunOutcome(settings, dates[0], dates[-1], len(dates), summary, errors, events, failed)

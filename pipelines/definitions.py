@@ -1,0 +1,12 @@
+"""The Dagster code location: assets by layer, checks, resources. Wiring only."""
+
+import dagster as dg
+
+from pipelines.ingestion import ingestion_assets
+from pipelines.resources import resources
+from pipelines.staging import staging_assets
+
+defs = dg.Definitions(
+    assets=[*ingestion_assets, *staging_assets],
+    resources=resources(),
+)

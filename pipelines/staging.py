@@ -1,0 +1,80 @@
+"""Staging models: de-duplication, store times in UTC, contact versions, the canonical events and
+the load audit, each built from sql/staging/<table>.sql, with the checks analysts rely on."""
+
+
+import dagster as dg
+
+from journey_analytics.ingest.landing import SOURCES
+from journey_analytics.staging import STAGING_MODELS, build_staging_model
+from journey_analytics.warehouse import fetch
+
+from pipelines.factory import sql_model_assets
+from pipelines.ingestion import SIDE_TABLES
+
+
+def _conservation(con, settings):
+    audit = fetch(con, "select * from staging.load_audit")
+    for source in SOURCES:
+        rows = audit.filter(audit["source"] == source)
+        bad = rows.filter(~rows["is_balanced"])
+        yield dg.AssetCheckResult(
+            check_name=f"conservation_{source}",
+            passed=bad.height == 0,
+            metadata={
+                "files": rows.height,
+                "rows_read": int(rows["rows_read"].sum() or 0),
+                "rows_staged": int(rows["rows_staged"].sum() or 0),
+                "rows_quarantined": int(rows["rows_quarantined"].sum() or 0),
+                "rows_duplicate": int(rows["rows_duplicate"].sum() or 0),
+                "unbalanced_files": dg.MetadataValue.json(
+                    bad.select("_source_file", "rows_read", "rows_staged", "rows_quarantined", "rows_duplicate").to_dicts()
+                ),
+            },
+        )
+
+
+def _events_checks(con, settings):
+    duplicated, untimed = con.execute(
+        "select count(*) - count(distinct event_key), count(*) - count(occurred_at) from staging.events"
+    ).fetchone()
+    yield dg.AssetCheckResult(check_name="event_key_unique", passed=duplicated == 0, metadata={"duplicated_keys": int(duplicated)})
+    yield dg.AssetCheckResult(check_name="occurred_at_present", passed=untimed == 0, metadata={"events_without_time": int(untimed)})
+
+
+def _store_time_checks(con, settings):
+    missing = con.execute("select count(*) from staging.store_times where occurred_at is null").fetchone()[0]
+    yield dg.AssetCheckResult(check_name="every_local_time_converted", passed=missing == 0, metadata={"unconverted": int(missing)})
+
+
+CHECKS = {
+    "load_audit": (
+        [dg.AssetCheckSpec(f"conservation_{s}", asset=dg.AssetKey(["staging", "load_audit"]),
+                           description=f"Every {s} row read is staged, quarantined or a removed duplicate, file by file.")
+         for s in SOURCES],
+        _conservation,
+    ),
+    "events": (
+        [dg.AssetCheckSpec("event_key_unique", asset=dg.AssetKey(["staging", "events"]), description="No event appears twice."),
+         dg.AssetCheckSpec("occurred_at_present", asset=dg.AssetKey(["staging", "events"]), description="Every event has a UTC time.")],
+        _events_checks,
+    ),
+    "store_times": (
+        [dg.AssetCheckSpec("every_local_time_converted", asset=dg.AssetKey(["staging", "store_times"]),
+                           description="Every store-local time found its timezone span and has a UTC time.")],
+        _store_time_checks,
+    ),
+}
+
+DESCRIPTIONS = {
+    "timezone_periods": "Spans of constant UTC offset for every timezone the stores use, as ranges of local wall-clock time (built in Python from the IANA database).",
+}
+
+staging_assets = sql_model_assets(
+    "staging",
+    STAGING_MODELS,
+    build=lambda con, table, settings: build_staging_model(con, table, settings),
+    aliases=SIDE_TABLES,
+    checks=CHECKS,
+    descriptions=DESCRIPTIONS,
+    extra_deps={"timezone_periods": [dg.AssetKey(["staging", t]) for t in ("stg_store__stores", "stg_store__transactions", "stg_store__visits")]},
+)

@@ -1,0 +1,72 @@
+-- One row per staged input row removed as a duplicate, naming the copy that was kept.
+--
+-- Duplicate rule (docs/ingestion.md): two staged rows are copies when they share a key --
+--   * event tables (web, email, CRM activities and deals): the source-prefixed event_key, across
+--     every file and delivery (the same Segment messageId, Snowplow event_id, SendGrid
+--     sg_event_id, CRM activity_id ...);
+--   * other tables: the table and its natural row key (_row_key: a receipt line is
+--     transaction_id:line_number, a visit its visit_id, a contact or store snapshot row all its values).
+-- Of each group of copies the first received is kept: earliest _dedupe_at (the source's own
+-- receive time where it has one, e.g. Snowplow's collector_tstamp), then earliest delivery date,
+-- then file path, then row number -- a total order, so the choice never depends on load order.
+with keyed as (
+    select 'stg_web__events' as staged_table, event_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_web__events
+    union all
+    select 'stg_email__events' as staged_table, event_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_email__events
+    union all
+    select 'stg_crm__activities' as staged_table, event_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_crm__activities
+    union all
+    select 'stg_crm__deals' as staged_table, event_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_crm__deals
+    union all
+    select 'stg_crm__contacts' as staged_table, 'stg_crm__contacts|' || _row_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_crm__contacts
+    union all
+    select 'stg_store__stores' as staged_table, 'stg_store__stores|' || _row_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_store__stores
+    union all
+    select 'stg_store__transactions' as staged_table, 'stg_store__transactions|' || _row_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_store__transactions
+    union all
+    select 'stg_store__visits' as staged_table, 'stg_store__visits|' || _row_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_store__visits
+),
+
+ranked as (
+    select
+        staged_table,
+        dedupe_key,
+        _delivery_date,
+        _source_file,
+        _source_row,
+        row_number() over (
+            partition by dedupe_key
+            order by _dedupe_at asc nulls last, _delivery_date, _source_file, _source_row
+        ) as copy_number,
+        first_value(_source_file) over (
+            partition by dedupe_key
+            order by _dedupe_at asc nulls last, _delivery_date, _source_file, _source_row
+        ) as kept_source_file,
+        first_value(_source_row) over (
+            partition by dedupe_key
+            order by _dedupe_at asc nulls last, _delivery_date, _source_file, _source_row
+        ) as kept_source_row
+    from keyed
+),
+
+final as (
+    select
+        case
+            when staged_table like 'stg_web%' then 'web'
+            when staged_table like 'stg_email%' then 'email'
+            when staged_table like 'stg_crm%' then 'crm'
+            else 'store'
+        end as source,
+        staged_table,
+        dedupe_key,
+        _delivery_date,
+        _source_file,
+        _source_row,
+        copy_number,
+        kept_source_file,
+        kept_source_row
+    from ranked
+    where copy_number > 1
+)
+
+select * from final
