@@ -41,7 +41,6 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 def write_delivery(con: duckdb.DuckDBPyConnection, load: SourceLoad) -> None:
     """Replace everything one source delivered on one date (idempotent: delete, then insert)."""
-    ensure_tables(con)
     where = {"_delivery_date": load.delivery_date}
     for entity, frame in load.staged.items():
         replace_slice(con, f"staging.{table_name(load.source, entity)}", frame, where)
@@ -53,6 +52,7 @@ def write_delivery(con: duckdb.DuckDBPyConnection, load: SourceLoad) -> None:
 
 def ingest(con: duckdb.DuckDBPyConnection, source: str, dates: list[dt.date], settings: Settings) -> list[SourceLoad]:
     """Load and write one source's deliveries; returns what each date produced."""
+    ensure_tables(con)
     loads = []
     for day in dates:
         load = load_source_partition(source, day, settings)

@@ -66,8 +66,7 @@ def replace_slice(con: duckdb.DuckDBPyConnection, qualified: str, frame: pl.Data
     replaces its rows and never appends a second copy.
     """
     arrow = frame.to_arrow()  # noqa: F841 - read by DuckDB's replacement scan below
-    if not table_exists(con, qualified):
-        con.execute(f"create table {qualified} as select * from arrow limit 0")
+    con.execute(f"create table if not exists {qualified} as select * from arrow limit 0")
     condition = " and ".join(f"{column} = ${column.strip('_')}" for column in where)
     con.execute("begin transaction")
     try:
@@ -83,9 +82,8 @@ def replace_slice(con: duckdb.DuckDBPyConnection, qualified: str, frame: pl.Data
 
 def ensure_table(con: duckdb.DuckDBPyConnection, qualified: str, schema: dict[str, pl.DataType]) -> None:
     """Create an empty table with a polars schema if it does not exist yet."""
-    if not table_exists(con, qualified):
-        empty = pl.DataFrame(schema=schema).to_arrow()  # noqa: F841
-        con.execute(f"create table {qualified} as select * from empty")
+    empty = pl.DataFrame(schema=schema).to_arrow()  # noqa: F841 - read by DuckDB's replacement scan
+    con.execute(f"create table if not exists {qualified} as select * from empty")
 
 
 def sql_path(layer: str, table: str) -> Path:
