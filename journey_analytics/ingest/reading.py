@@ -161,7 +161,10 @@ def _read_json_array(text: str) -> tuple[list[tuple[int, int, dict]], list[BadRe
             bad.append(
                 BadRecord(record, line, f"invalid JSON from line {line} (element {record}): {exc.msg} at line {exc.lineno} column {exc.colno}; the rest of the array is unreadable", text[pos : pos + 2000])
             )
-            return good, bad, []
+            kind = "malformed_json" if text.rstrip().endswith("]") else "truncated_json"  # an array never closed was cut off
+            return good, bad, [FileLoadError(
+                kind, f"invalid JSON in array element {record} starting at line {line} ({exc.msg} at line {exc.lineno} column {exc.colno}): "
+                f"the {record - 1} element(s) before it were loaded, anything after it could not be read", line)]
         line = _line_of(text, pos)
         if isinstance(obj, dict):
             good.append((record, line, obj))
@@ -175,7 +178,8 @@ def _read_json_array(text: str) -> tuple[list[tuple[int, int, dict]], list[BadRe
         else:
             line = _line_of(text, pos)
             bad.append(BadRecord(record + 1, line, f"expected ',' or ']' after element {record} at line {line}", text[pos : pos + 2000]))
-            return good, bad, []
+            return good, bad, [FileLoadError(
+                "malformed_json", f"expected ',' or ']' after array element {record} at line {line}: anything after it could not be read", line)]
     note = FileLoadError(
         "truncated_json", f"JSON array not closed after element {record}: the file looks truncated; any elements after it are missing", _line_of(text, n)
     )
