@@ -86,3 +86,7 @@ def generate(customers: int, days: int, seed: int, start, out: Path) -> None:
     click.echo(f"Wrote {stats['files']} files with {stats['records']} records for {customers} people over {days} days to {out}")
     for source, count in sorted(stats["by_source"].items()):
         click.echo(f"  {source}: {count} records")
+
+
+if __name__ == "__main__":
+    main()
