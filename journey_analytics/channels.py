@@ -116,3 +116,15 @@ def channel_expr(
         .then(pl.lit("direct"))
         .otherwise(pl.lit("unassigned"))
     )
+
+
+def canonical_channel(settings: WebSettings, referrer_medium: pl.Expr | None = None) -> pl.Expr:
+    """The channel of a staged web event, from its canonical campaign, page and referrer columns."""
+    return channel_expr(
+        settings,
+        medium=pl.col("campaign_medium"),
+        source=pl.col("campaign_source"),
+        page_url=pl.col("page_url"),
+        referrer_url=pl.col("referrer_url"),
+        referrer_medium=referrer_medium,
+    ).alias("channel")

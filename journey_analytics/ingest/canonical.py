@@ -16,7 +16,7 @@ import orjson
 import polars as pl
 
 from journey_analytics import privacy
-from journey_analytics.channels import channel_expr, url_param
+from journey_analytics.channels import canonical_channel, url_param
 from journey_analytics.schemas import COLUMNS
 from journey_analytics.settings import Settings
 
@@ -287,15 +287,7 @@ def segment_events(frame: pl.DataFrame, ctx: FileContext) -> Canonical:
         ),
     ]
     frame = frame.with_columns(exprs)
-    frame = frame.with_columns(
-        channel_expr(
-            s,
-            medium=pl.col("campaign_medium"),
-            source=pl.col("campaign_source"),
-            page_url=pl.col("page_url"),
-            referrer_url=pl.col("referrer_url"),
-        ).alias("channel")
-    )
+    frame = frame.with_columns(canonical_channel(s))
     return finish(frame, "events", {"occurred_at": ("timestamp", "timestamp"), "revenue": ("properties.revenue", "number")})
 
 
@@ -356,16 +348,7 @@ def snowplow_events(frame: pl.DataFrame, ctx: FileContext) -> Canonical:
              "derived_tstamp", "missing derived_tstamp and collector_tstamp"),
         ),
     )
-    frame = frame.with_columns(
-        channel_expr(
-            s,
-            medium=pl.col("campaign_medium"),
-            source=pl.col("campaign_source"),
-            page_url=pl.col("page_url"),
-            referrer_url=pl.col("referrer_url"),
-            referrer_medium=text(col(frame, "refr_medium")),
-        ).alias("channel")
-    )
+    frame = frame.with_columns(canonical_channel(s, referrer_medium=text(col(frame, "refr_medium"))))
     origins = {"occurred_at": ("derived_tstamp", "timestamp"), "revenue": ("tr_total", "number")}
     return finish(frame, "events", origins)
 

@@ -115,23 +115,14 @@ receipt_events as (
         end as activity,
         'store' as channel,
         occurred_at,
-        cast(null as varchar) as anonymous_id,
         cast(null as varchar) as user_id,
         cast(null as varchar) as contact_id,
         email_hash,
         phone_hash,
         loyalty_id,
-        cast(null as varchar) as session_id,
         transaction_id as order_id,
-        cast(null as varchar) as campaign_source,
-        cast(null as varchar) as campaign_medium,
-        cast(null as varchar) as campaign_name,
-        cast(null as varchar) as campaign_term,
-        cast(null as varchar) as campaign_content,
         'store' as touchpoint_type,
         store_id as touchpoint,
-        cast(null as varchar) as page_url,
-        cast(null as varchar) as referrer_url,
         revenue,
         currency,
         cast(json_object(
@@ -152,23 +143,14 @@ visit_events as (
         visits.activity,
         'store' as channel,
         times.occurred_at,
-        cast(null as varchar) as anonymous_id,
         cast(null as varchar) as user_id,
         cast(null as varchar) as contact_id,
         cast(null as varchar) as email_hash,
         cast(null as varchar) as phone_hash,
         visits.loyalty_id,
-        cast(null as varchar) as session_id,
         cast(null as varchar) as order_id,
-        cast(null as varchar) as campaign_source,
-        cast(null as varchar) as campaign_medium,
-        cast(null as varchar) as campaign_name,
-        cast(null as varchar) as campaign_term,
-        cast(null as varchar) as campaign_content,
         'store' as touchpoint_type,
         visits.store_id as touchpoint,
-        cast(null as varchar) as page_url,
-        cast(null as varchar) as referrer_url,
         cast(null as double) as revenue,
         cast(null as varchar) as currency,
         visits.attributes,
@@ -207,9 +189,8 @@ contact_events as (
         'crm:contact:' || contact_id || ':created' as event_key,
         'created_contact' as activity,
         created_at as occurred_at,
-        lifecycle_stage as touchpoint,
-        cast(json_object('lifecycle_stage', lifecycle_stage, 'country', country) as varchar) as attributes,
-        user_id, contact_id, email_hash, phone_hash, loyalty_id, _source_file, _source_row, _delivery_date
+        cast(json_object('lifecycle_stage', lifecycle_stage, 'country', country) as varchar) as event_attributes,
+        contact_changes.*
     from contact_changes
     where version_number = 1 and created_at is not null
     union all
@@ -217,9 +198,8 @@ contact_events as (
         'crm:contact:' || contact_id || ':lifecycle:' || lifecycle_stage || ':' || cast(changed_at as varchar) as event_key,
         'entered_lifecycle_stage' as activity,
         changed_at as occurred_at,
-        lifecycle_stage as touchpoint,
-        cast(json_object('lifecycle_stage', lifecycle_stage, 'previous_lifecycle_stage', previous_lifecycle_stage) as varchar) as attributes,
-        user_id, contact_id, email_hash, phone_hash, loyalty_id, _source_file, _source_row, _delivery_date
+        cast(json_object('lifecycle_stage', lifecycle_stage, 'previous_lifecycle_stage', previous_lifecycle_stage) as varchar) as event_attributes,
+        contact_changes.*
     from contact_changes
     where entered_stage
     union all
@@ -227,9 +207,8 @@ contact_events as (
         'crm:contact:' || contact_id || ':deleted:' || cast(changed_at as varchar) as event_key,
         'deleted_contact' as activity,
         changed_at as occurred_at,
-        lifecycle_stage as touchpoint,
-        cast(json_object('lifecycle_stage', lifecycle_stage) as varchar) as attributes,
-        user_id, contact_id, email_hash, phone_hash, loyalty_id, _source_file, _source_row, _delivery_date
+        cast(json_object('lifecycle_stage', lifecycle_stage) as varchar) as event_attributes,
+        contact_changes.*
     from contact_changes
     where became_deleted
 ),
@@ -242,6 +221,40 @@ lifecycle_events as (
         activity,
         'crm' as channel,
         occurred_at,
+        user_id,
+        contact_id,
+        email_hash,
+        phone_hash,
+        loyalty_id,
+        cast(null as varchar) as order_id,
+        'lifecycle_stage' as touchpoint_type,
+        lifecycle_stage as touchpoint,
+        cast(null as double) as revenue,
+        cast(null as varchar) as currency,
+        event_attributes as attributes,
+        _source_file,
+        _source_row,
+        _delivery_date
+    from contact_events
+),
+
+-- events derived from store and contact tables: the columns web events alone have are empty
+derived_events as (
+    select * from receipt_events
+    union all
+    select * from visit_events
+    union all
+    select * from lifecycle_events
+),
+
+derived_in_event_layout as (
+    select
+        event_key,
+        source,
+        source_format,
+        activity,
+        channel,
+        occurred_at,
         cast(null as varchar) as anonymous_id,
         user_id,
         contact_id,
@@ -249,33 +262,29 @@ lifecycle_events as (
         phone_hash,
         loyalty_id,
         cast(null as varchar) as session_id,
-        cast(null as varchar) as order_id,
+        order_id,
         cast(null as varchar) as campaign_source,
         cast(null as varchar) as campaign_medium,
         cast(null as varchar) as campaign_name,
         cast(null as varchar) as campaign_term,
         cast(null as varchar) as campaign_content,
-        'lifecycle_stage' as touchpoint_type,
+        touchpoint_type,
         touchpoint,
         cast(null as varchar) as page_url,
         cast(null as varchar) as referrer_url,
-        cast(null as double) as revenue,
-        cast(null as varchar) as currency,
+        revenue,
+        currency,
         attributes,
         _source_file,
         _source_row,
         _delivery_date
-    from contact_events
+    from derived_events
 ),
 
 final as (
     select * from source_events
     union all
-    select * from receipt_events
-    union all
-    select * from visit_events
-    union all
-    select * from lifecycle_events
+    select * from derived_in_event_layout
 )
 
 select * from final

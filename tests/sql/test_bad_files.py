@@ -63,6 +63,7 @@ def test_bad_files_load_every_good_row_and_account_for_the_rest(bad_folder, run)
     assert set(by_file) == {"truncated.json", "activities_latin1.csv", "visits_empty.csv", "visits_nocols.csv", "notes.txt"}
     assert by_file["truncated.json"][1:3] == (4, "truncated_json")
     assert by_file["activities_latin1.csv"][1:3] == (2, "undecodable_bytes")
+    assert "line 2, column 46" in by_file["activities_latin1.csv"][3]
     assert by_file["visits_empty.csv"][2] == "empty_file"
     assert by_file["visits_nocols.csv"][2] == "missing_columns" and "visit_id" in by_file["visits_nocols.csv"][3]
     assert by_file["notes.txt"][2] == "unrecognised_file"

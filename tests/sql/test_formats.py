@@ -89,6 +89,8 @@ def test_two_contact_snapshots_with_a_lifecycle_change(landing, run):
         ("C2", "created_contact", "subscriber", dt.datetime(2025, 3, 2, 8)),
         ("C2", "entered_lifecycle_stage", "subscriber", dt.datetime(2025, 3, 2, 8)),
     ]
+    change = q("select attributes from staging.events where event_key like 'crm:contact:C1:lifecycle:customer%'").item()
+    assert json.loads(change) == {"lifecycle_stage": "customer", "previous_lifecycle_stage": "lead"}
     # C2's unchanged row in the second snapshot is a duplicate of the first; nothing is lost
     assert q("select _source_file, _source_row from staging.duplicate_rows").rows() == [("crm/2025-03-10/contacts_0310.csv", 2)]
     assert q("select bool_and(is_balanced), sum(rows_read) from staging.load_audit").rows() == [(True, 4)]
