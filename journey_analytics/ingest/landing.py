@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import hashlib
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -322,13 +323,16 @@ def canonicalizer(source: str, entity: str, fmt: str):
     return CANONICALIZERS[(source, entity)]
 
 
-def _input_frame(text: str, source: str, entity: str, fmt: str, mapping: Mapping | None, settings: Settings, path: Path):
+def _input_frame(text: str | bytes, source: str, entity: str, fmt: str, mapping: Mapping | None, settings: Settings, path: Path):
     """(input frame of strings, bad records, file notes)."""
     if mapping is not None:
         if mapping.format == "csv":
             frame, bad, notes = read_csv(text, mapping.delimiter), [], []
         elif mapping.format == "parquet":
-            frame = pl.read_parquet(path)
+            try:
+                frame = pl.read_parquet(io.BytesIO(text))
+            except Exception as exc:  # polars raises several error types for a damaged file
+                raise FileLoadError("malformed_parquet", f"not a readable Parquet file: {exc}", None) from exc
             frame = frame.select(pl.all().cast(pl.String)).with_row_index("_source_row", offset=1).with_columns(
                 pl.col("_source_row").cast(pl.Int64), pl.col("_source_row").cast(pl.Int64).alias("_line")
             )
@@ -388,7 +392,8 @@ def load_file(lf: LandedFile, settings: Settings) -> FileResult:
         if not data.strip():
             errors.append(error("empty_file", "the file is empty: nothing to load", None))
             return FileResult(lf, entity, fmt, None, empty_rejects, errors, 0, sha, size)
-        text = decode(data, mapping.encoding if mapping else "utf-8")
+        binary = mapping is not None and mapping.format == "parquet"
+        text = data if binary else decode(data, mapping.encoding if mapping else "utf-8")
         frame, bad, notes = _input_frame(text, lf.source, entity, fmt, mapping, settings, lf.path)
     except FileLoadError as exc:
         errors.append(error(exc.error, exc.message, exc.line))
@@ -418,7 +423,7 @@ def load_source_partition(source: str, delivery_date: dt.date, settings: Setting
     load.quarantine = pl.concat(rejects) if rejects else pl.DataFrame(schema=QUARANTINE_COLUMNS)
     errors = [e for r in results for e in r.errors]
     load.load_errors = pl.DataFrame(errors, schema=LOAD_ERROR_COLUMNS) if errors else pl.DataFrame(schema=LOAD_ERROR_COLUMNS)
-    fatal = {"unrecognised_file", "bad_gzip", "undecodable_bytes", "missing_columns", "malformed_csv"}
+    fatal = {"unrecognised_file", "bad_gzip", "undecodable_bytes", "missing_columns", "malformed_csv", "malformed_parquet"}
     load.landed_files = pl.DataFrame(
         [
             {
