@@ -58,7 +58,7 @@ def loaded_dates(settings: Settings) -> list[dt.date]:
     with connect(settings, read_only=True) as con:
         exists = con.execute(
             "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = 'landed_files'"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if not exists:
             return []
         return [r[0] for r in con.execute("select distinct _delivery_date from raw.landed_files").fetchall()]
@@ -114,5 +114,10 @@ def run_all() -> RunOutcome:
         ]
         errors = [r["message"] + (f" (line {r['line']})" if r["line"] else "") for r in
                   fetch(con, "select message, line from quarantine.load_errors order by _source_file, line nulls first").to_dicts()]
-        events = con.execute("select count(*) from staging.events").fetchone()[0]
-    return RunOutcome(settings, dates[0], dates[-1], len(dates), summary, errors, events, failed)
+        events = con.execute("select count(*) from staging.events").fetchall()[0][0]
+        persons = con.execute(
+            "select count(*), sum(case when contact_ids + user_ids > 0 then 1 else 0 end) from identity.persons"
+        ).fetchall()[0]
+        refused = con.execute("select count(*) from identity.link_decisions where decision = 'refused'").fetchall()[0][0]
+    extra = [f"Persons in identity.persons: {persons[0]} ({persons[1]} with a CRM contact or login); links refused by the guards: {refused}"]
+    return RunOutcome(settings, dates[0], dates[-1], len(dates), summary, errors, events, failed, extra)

@@ -215,6 +215,32 @@ class IngestSettings(_Model):
     delivery_start_date: dt.date = dt.date(2010, 1, 1)
 
 
+class IdentitySettings(_Model):
+    #: identifier types from most to least trusted: when a component holds too many identifiers of
+    #: a limited type, the links of the lowest-priority type give way first
+    priority: list[str] = Field(
+        default_factory=lambda: ["contact_id", "user_id", "email", "phone", "loyalty_id", "anonymous_id"]
+    )
+    #: the most identifiers of a type one person may hold (types not listed are unlimited): one CRM
+    #: contact and one login by default, so a shared device or a family email cannot merge two people
+    max_per_person: dict[str, int] = Field(default_factory=lambda: {"contact_id": 1, "user_id": 1})
+    #: junk values never used as identifiers, of any type (compared trimmed and lower-cased)
+    blocklist_values: list[str] = Field(
+        default_factory=lambda: ["", "null", "none", "nil", "undefined", "nan", "0", "-1", "anonymous", "unknown",
+                                 "n/a", "na", "test", "guest", "00000000-0000-0000-0000-000000000000"]
+    )
+    #: junk email addresses (hashed with the salt before comparison)
+    blocklist_emails: list[str] = Field(
+        default_factory=lambda: ["test@test.com", "test@example.com", "noreply@example.com", "no-reply@example.com",
+                                 "none@none.com", "a@a.com", "email@email.com", "customer@example.com"]
+    )
+    #: junk phone numbers (normalised with the default country and hashed)
+    blocklist_phones: list[str] = Field(default_factory=lambda: ["+440000000000", "+441234567890", "+10000000000"])
+    #: the Dagster check on identity.persons fails when a person holds more identifiers than this
+    #: (a symptom of over-merging that the per-type limits did not catch)
+    max_identifiers_per_person: int = 200
+
+
 class Settings(_Model):
     """Everything a user can tune. Defaults are documented in docs/ and in this file."""
 
@@ -231,6 +257,7 @@ class Settings(_Model):
     email: EmailSettings = Field(default_factory=EmailSettings)
     crm: CrmSettings = Field(default_factory=CrmSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
     #: user exports mapped onto our entities, per source
     mappings: dict[Literal["web", "email", "crm", "store"], dict[str, Mapping]] = Field(default_factory=dict)
 

@@ -67,7 +67,7 @@ def build_timezone_periods(con: duckdb.DuckDBPyConnection, settings: Settings) -
         names.update(r[0] for r in con.execute(f"select distinct timezone from {table} where timezone is not null").fetchall())
     periods = timezone_periods(sorted(names)).to_arrow()  # noqa: F841 - read by DuckDB below
     con.execute("create or replace table staging.timezone_periods as select * from periods")
-    return con.execute("select count(*) from staging.timezone_periods").fetchone()[0]
+    return con.execute("select count(*) from staging.timezone_periods").fetchall()[0][0]
 
 
 def params(settings: Settings) -> dict:

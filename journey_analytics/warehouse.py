@@ -55,7 +55,7 @@ def table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
     return bool(
         con.execute(
             "select count(*) from information_schema.tables where table_schema = $s and table_name = $t", {"s": schema, "t": name}
-        ).fetchone()[0]
+        ).fetchall()[0][0]
     )
 
 
@@ -103,7 +103,7 @@ def build_model(con: duckdb.DuckDBPyConnection, layer: str, table: str, params: 
     """`create or replace table layer.table as <sql/layer/table.sql>`; returns its row count."""
     sql = sql_path(layer, table).read_text()
     con.execute(f"create or replace table {layer}.{table} as\n{sql}", bind(sql, params or {}))
-    return con.execute(f"select count(*) from {layer}.{table}").fetchone()[0]
+    return con.execute(f"select count(*) from {layer}.{table}").fetchall()[0][0]
 
 
 def fetch(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pl.DataFrame:

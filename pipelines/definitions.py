@@ -2,11 +2,12 @@
 
 import dagster as dg
 
+from pipelines.identity import resolve_identities
 from pipelines.ingestion import ingestion_assets
 from pipelines.resources import resources
 from pipelines.staging import staging_assets
 
 defs = dg.Definitions(
-    assets=[*ingestion_assets, *staging_assets],
+    assets=[*ingestion_assets, *staging_assets, resolve_identities],
     resources=resources(),
 )

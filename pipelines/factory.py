@@ -42,7 +42,7 @@ def sql_dependencies(layer: str, table: str, aliases: dict[str, list[dg.AssetKey
 
 
 def table_metadata(con, qualified: str) -> dict:
-    rows = con.execute(f"select count(*) from {qualified}").fetchone()[0]
+    rows = con.execute(f"select count(*) from {qualified}").fetchall()[0][0]
     columns = con.execute(
         "select column_name, data_type from information_schema.columns where table_schema = $s and table_name = $t order by ordinal_position",
         {"s": qualified.split(".")[0], "t": qualified.split(".")[1]},

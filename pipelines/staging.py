@@ -36,13 +36,13 @@ def _conservation(con, settings):
 def _events_checks(con, settings):
     duplicated, untimed = con.execute(
         "select count(*) - count(distinct event_key), count(*) - count(occurred_at) from staging.events"
-    ).fetchone()
+    ).fetchall()[0]
     yield dg.AssetCheckResult(check_name="event_key_unique", passed=duplicated == 0, metadata={"duplicated_keys": int(duplicated)})
     yield dg.AssetCheckResult(check_name="occurred_at_present", passed=untimed == 0, metadata={"events_without_time": int(untimed)})
 
 
 def _store_time_checks(con, settings):
-    missing = con.execute("select count(*) from staging.store_times where occurred_at is null").fetchone()[0]
+    missing = con.execute("select count(*) from staging.store_times where occurred_at is null").fetchall()[0][0]
     yield dg.AssetCheckResult(check_name="every_local_time_converted", passed=missing == 0, metadata={"unconverted": int(missing)})
 
 

@@ -73,7 +73,7 @@ def test_the_conservation_check_holds_for_every_file(sample_run):
         audit = fetch(con, "select * from staging.load_audit")
         assert audit.height == sum(1 for p in (SAMPLE / "landing").rglob("*") if p.is_file())
         assert audit["is_balanced"].all()
-        assert con.execute("select count(*) - count(distinct event_key) from staging.events").fetchone()[0] == 0
+        assert con.execute("select count(*) - count(distinct event_key) from staging.events").fetchall()[0][0] == 0
     finally:
         con.close()
 

@@ -1,0 +1,166 @@
+"""Identity resolution: identifiers seen together become persons, with guards against over-merging.
+
+Steps (docs/identity.md has the rules with worked examples):
+1. identity.identifier_sightings / identifier_links (sql/identity/): identifiers on one event or
+   CRM contact version, and the pairs they form, each with its evidence and rule.
+2. Guards: values on the blocklist never link; an identifier seen with more identifiers of a
+   limited type than a person may hold (a shared device, a family email) is refused, or, if it
+   has a higher priority than that type, loses only those links.
+3. Connected components of the usable links by large-star / small-star rounds (set-based SQL,
+   a number of rounds growing with the logarithm of the graph, not its diameter).
+4. A component still holding too many identifiers of a limited type loses the links of its
+   lowest-priority identifier type, and the components are computed again, until none does.
+5. Every identifier gets the person id of its component: `p_` + the first 16 hex digits of the
+   MD5 of the component's anchor (its highest-priority identifier, ties by text).
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from journey_analytics import privacy
+from journey_analytics.settings import Settings
+from journey_analytics.warehouse import SQL_DIR, bind, build_model
+
+STEPS = SQL_DIR / "identity" / "steps"
+MAX_ROUNDS = 200
+
+
+def _step(con: duckdb.DuckDBPyConnection, name: str, params: dict | None = None):
+    sql = (STEPS / f"{name}.sql").read_text()
+    return con.execute(sql, bind(sql, params or {}))
+
+
+def _create_from_step(con: duckdb.DuckDBPyConnection, table: str, name: str) -> None:
+    sql = (STEPS / f"{name}.sql").read_text()
+    con.execute(f"create or replace table identity.{table} as\n{sql}")
+
+
+def write_reference_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """identity.identifier_types (priority, limit) and identity.blocked_identifiers from settings."""
+    s = settings.identity
+    types = pl.DataFrame(
+        {
+            "identifier_type": s.priority,
+            "priority": list(range(1, len(s.priority) + 1)),
+            "max_per_person": [s.max_per_person.get(t) for t in s.priority],
+        },
+        schema={"identifier_type": pl.String, "priority": pl.Int64, "max_per_person": pl.Int64},
+    ).to_arrow()  # noqa: F841 - read by DuckDB below
+    con.execute("create or replace table identity.identifier_types as select * from types")
+    rows = []
+    for kind in s.priority:
+        for value in s.blocklist_values:
+            rows.append((kind, value.strip().lower(), "blocklisted value"))
+    for email in s.blocklist_emails:
+        normalised = privacy.normalise_email(email)
+        if normalised:
+            rows.append(("email", privacy.hash_value(normalised, settings.hash_salt), f"blocklisted email {email!r}"))
+    for phone in s.blocklist_phones:
+        normalised = privacy.normalise_phone(phone, settings.ingest.phone_default_country)
+        if normalised:
+            rows.append(("phone", privacy.hash_value(normalised, settings.hash_salt), "blocklisted phone"))
+    blocked = pl.DataFrame(rows, schema={"identifier_type": pl.String, "identifier_value": pl.String, "reason": pl.String},
+                           orient="row").unique().sort(pl.all()).to_arrow()  # noqa: F841
+    con.execute("create or replace table identity.blocked_identifiers as select * from blocked")
+
+
+def connected_components(con: duckdb.DuckDBPyConnection) -> int:
+    """identity.cc_components from identity.usable_links; returns the number of star rounds."""
+    _create_from_step(con, "cc_nodes", "node_ids")
+    _create_from_step(con, "cc_edges", "edges")
+    rounds = 0
+    while True:
+        rounds += 1
+        if rounds > MAX_ROUNDS:
+            raise RuntimeError("connected components did not converge")
+        _create_from_step(con, "cc_edges_next", "large_star")
+        con.execute("create or replace table identity.cc_edges as select * from identity.cc_edges_next")
+        _create_from_step(con, "cc_edges_next", "small_star")
+        con.execute("create or replace table identity.cc_edges as select * from identity.cc_edges_next")
+        if _step(con, "unfinished_edges").fetchall()[0][0] == 0:
+            break
+    _create_from_step(con, "cc_components", "component_members")
+    con.execute("drop table if exists identity.cc_edges_next")
+    return rounds
+
+
+def resolve(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
+    """Build every identity table; returns figures for the run's metadata."""
+    write_reference_tables(con, settings)
+    build_model(con, "identity", "identifier_sightings")
+    build_model(con, "identity", "identifier_links")
+    # refusals: identifiers seen with too many identifiers of a limited type
+    _create_from_step(con, "shared", "shared_identifiers")
+    con.execute(
+        """
+        create or replace table identity.refused_identifiers as
+        select identifier, identifier_type, 'shared_identifier' as rule,
+               'seen with ' || cast(max(neighbours) as varchar) || ' identifiers of type ' || min(neighbour_type) as detail,
+               0 as round
+        from identity.shared where not keeps_other_links group by identifier, identifier_type
+        """
+    )
+    con.execute(
+        """
+        create or replace table identity.refused_links as
+        select distinct links.left_identifier, links.right_identifier, 'shared_identifier' as rule, 0 as round
+        from identity.identifier_links as links
+        inner join identity.shared as shared
+            on shared.keeps_other_links
+            and ((links.left_identifier = shared.identifier and links.right_type = shared.neighbour_type)
+              or (links.right_identifier = shared.identifier and links.left_type = shared.neighbour_type))
+        """
+    )
+    total_rounds = 0
+    guard_round = 0
+    while True:
+        _create_from_step(con, "usable_links", "usable_links")
+        total_rounds += connected_components(con)
+        _create_from_step(con, "over_limit", "over_limit_components")
+        if con.execute("select count(*) from identity.over_limit").fetchall()[0][0] == 0:
+            break
+        guard_round += 1
+        # the lowest-priority type that still links inside an over-limit component gives way
+        lowest = con.execute(
+            """
+            select types.identifier_type
+            from identity.cc_components as members
+            inner join identity.over_limit as over on over.component = members.component
+            inner join identity.identifier_types as types on types.identifier_type = members.identifier_type
+            inner join identity.usable_links as links
+                on links.left_identifier = members.identifier or links.right_identifier = members.identifier
+            where types.max_per_person is null
+            group by types.identifier_type, types.priority
+            order by types.priority desc
+            limit 1
+            """
+        ).fetchall()[0]
+        if lowest is not None:
+            con.execute(
+                """
+                insert into identity.refused_identifiers
+                select distinct members.identifier, members.identifier_type, 'over_limit_component' as rule,
+                       'its component held more identifiers of a limited type than one person may' as detail, $round as round
+                from identity.cc_components as members
+                inner join identity.over_limit as over on over.component = members.component
+                where members.identifier_type = $kind
+                """,
+                {"kind": lowest[0], "round": guard_round},
+            )
+        else:  # only limited types link these components: their links between each other give way
+            con.execute(
+                """
+                insert into identity.refused_links
+                select distinct links.left_identifier, links.right_identifier, 'over_limit_component' as rule, $round as round
+                from identity.usable_links as links
+                inner join identity.cc_components as members on members.identifier = links.left_identifier
+                inner join identity.over_limit as over on over.component = members.component
+                """,
+                {"round": guard_round},
+            )
+    for table in ("identity_map", "persons", "link_decisions"):
+        build_model(con, "identity", table)
+    persons, identifiers = con.execute("select count(distinct person_id), count(*) from identity.identity_map").fetchall()[0]
+    return {"persons": persons, "identifiers": identifiers, "star_rounds": total_rounds, "guard_rounds": guard_round}

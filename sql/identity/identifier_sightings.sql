@@ -1,0 +1,62 @@
+-- One row per identifier seen on an event or a CRM contact version (event_key x identifier).
+--
+-- Identifiers are typed values: anonymous_id (device/cookie), user_id (login), contact_id (CRM),
+-- email (salted hash), phone (salted hash), loyalty_id. An identifier's text is
+-- `<type>:<value>`, so equal values of different types never meet. Values on the blocklist
+-- (identity.blocked_identifiers: empty, null, 0, -1, anonymous, test addresses ...) are left out
+-- here and listed in identity.link_decisions.
+with events as (
+    select event_key, source, occurred_at, anonymous_id, user_id, contact_id, email_hash, phone_hash, loyalty_id
+    from staging.events
+),
+
+contact_versions as (
+    select
+        'crm:contact_version:' || contact_id || ':' || cast(version_number as varchar) as event_key,
+        'crm' as source,
+        valid_from as occurred_at,
+        cast(null as varchar) as anonymous_id,
+        user_id,
+        contact_id,
+        email_hash,
+        phone_hash,
+        loyalty_id
+    from staging.contact_versions
+),
+
+records as (
+    select * from events
+    union all
+    select * from contact_versions
+),
+
+sightings as (
+    select event_key, source, occurred_at, 'anonymous_id' as identifier_type, anonymous_id as identifier_value from records where anonymous_id is not null
+    union all
+    select event_key, source, occurred_at, 'user_id' as identifier_type, user_id as identifier_value from records where user_id is not null
+    union all
+    select event_key, source, occurred_at, 'contact_id' as identifier_type, contact_id as identifier_value from records where contact_id is not null
+    union all
+    select event_key, source, occurred_at, 'email' as identifier_type, email_hash as identifier_value from records where email_hash is not null
+    union all
+    select event_key, source, occurred_at, 'phone' as identifier_type, phone_hash as identifier_value from records where phone_hash is not null
+    union all
+    select event_key, source, occurred_at, 'loyalty_id' as identifier_type, loyalty_id as identifier_value from records where loyalty_id is not null
+),
+
+final as (
+    select
+        sightings.event_key,
+        sightings.source,
+        sightings.occurred_at,
+        sightings.identifier_type,
+        sightings.identifier_value,
+        sightings.identifier_type || ':' || sightings.identifier_value as identifier
+    from sightings
+    left join identity.blocked_identifiers as blocked
+        on blocked.identifier_type = sightings.identifier_type
+        and blocked.identifier_value = lower(trim(sightings.identifier_value))
+    where blocked.identifier_type is null
+)
+
+select * from final

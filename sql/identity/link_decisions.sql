@@ -1,0 +1,47 @@
+-- One row per distinct identifier pair seen together: whether it merged two identifiers into one
+-- person, and if not, the rule that refused it. With identity.identifier_links (the evidence:
+-- events, sources, times) this answers "why are these two the same person?" in one query:
+--   select * from identity.link_decisions d join identity.identifier_links l using (left_identifier, right_identifier)
+--   where d.person_id = 'p_...' and d.decision = 'merged'
+with links as (
+    select left_identifier, right_identifier, left_type, right_type, min(rule) as rule, count(*) as evidence_count,
+           min(occurred_at) as first_seen_at, max(occurred_at) as last_seen_at
+    from identity.identifier_links
+    group by left_identifier, right_identifier, left_type, right_type
+),
+
+decided as (
+    select
+        links.*,
+        coalesce(refused_left.rule, refused_right.rule, refused.rule) as refused_rule,
+        case
+            when refused_left.identifier is not null then links.left_identifier || ' refused: ' || refused_left.detail
+            when refused_right.identifier is not null then links.right_identifier || ' refused: ' || refused_right.detail
+            when refused.left_identifier is not null then 'link refused'
+        end as refused_detail
+    from links
+    left join identity.refused_identifiers as refused_left on refused_left.identifier = links.left_identifier
+    left join identity.refused_identifiers as refused_right on refused_right.identifier = links.right_identifier
+    left join identity.refused_links as refused
+        on refused.left_identifier = links.left_identifier and refused.right_identifier = links.right_identifier
+),
+
+final as (
+    select
+        decided.left_identifier,
+        decided.right_identifier,
+        decided.left_type,
+        decided.right_type,
+        decided.rule as link_rule,
+        decided.evidence_count,
+        decided.first_seen_at,
+        decided.last_seen_at,
+        case when decided.refused_rule is null then 'merged' else 'refused' end as decision,
+        decided.refused_rule,
+        decided.refused_detail,
+        case when decided.refused_rule is null then left_map.person_id end as person_id
+    from decided
+    left join identity.identity_map as left_map on left_map.identifier = decided.left_identifier
+)
+
+select * from final

@@ -1,0 +1,35 @@
+-- Identifiers seen directly with more identifiers of a limited type than one person may hold
+-- (e.g. a device used by two logins, a family email on two CRM contacts): they are not used to
+-- merge. An identifier of a higher priority than that type keeps its other links and loses only
+-- its links to that type (see refused_links); one of lower priority is refused as a whole.
+with links as (
+    select distinct left_identifier, right_identifier, left_type, right_type from identity.identifier_links
+),
+
+directed as (
+    select left_identifier as identifier, left_type as identifier_type, right_identifier as neighbour, right_type as neighbour_type from links
+    union all
+    select right_identifier as identifier, right_type as identifier_type, left_identifier as neighbour, left_type as neighbour_type from links
+),
+
+counted as (
+    select directed.identifier, directed.identifier_type, directed.neighbour_type, count(distinct directed.neighbour) as neighbours
+    from directed
+    group by directed.identifier, directed.identifier_type, directed.neighbour_type
+),
+
+final as (
+    select
+        counted.identifier,
+        counted.identifier_type,
+        counted.neighbour_type,
+        counted.neighbours,
+        own.priority < limited.priority as keeps_other_links
+    from counted
+    inner join identity.identifier_types as limited on limited.identifier_type = counted.neighbour_type
+    inner join identity.identifier_types as own on own.identifier_type = counted.identifier_type
+    where limited.max_per_person is not null
+        and counted.neighbours > limited.max_per_person
+)
+
+select * from final

@@ -1,0 +1,140 @@
+"""Identity resolution on hand-worked data, and the star rounds against a plain union-find."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import polars as pl
+
+from journey_analytics import identity, privacy
+from journey_analytics.settings import DEMO_SALT
+from journey_analytics.warehouse import connect, fetch
+
+from tests.conftest import load
+
+
+def h(value: str) -> str:
+    return privacy.hash_value(value, DEMO_SALT)
+
+
+CONTACTS = "contact_id,email,phone,user_id,loyalty_id,lifecycle_stage,country,created_at,updated_at,is_deleted\n"
+TXN = "transaction_id,line_number,store_id,occurred_at,loyalty_id,receipt_email,receipt_phone,sku,quantity,unit_price,currency,transaction_type\n"
+
+
+def resolved(landing, tmp_path):
+    settings = load(landing.root, tmp_path / "w.duckdb")
+    with connect(settings) as con:
+        identity.resolve(con, settings)
+        return {
+            "map": dict(fetch(con, "select identifier, person_id from identity.identity_map").rows()),
+            "decisions": fetch(con, "select * from identity.link_decisions"),
+            "persons": fetch(con, "select * from identity.persons"),
+        }
+
+
+def segment(message_id, anonymous_id, user_id=None, email=None, ts="2025-03-01T10:00:00Z", url="https://shop.example.com/"):
+    m = {"type": "identify" if email else "page", "messageId": message_id, "timestamp": ts, "anonymousId": anonymous_id,
+         "context": {"page": {"url": url}}}
+    if user_id:
+        m["userId"] = user_id
+    if email:
+        m["traits"] = {"email": email}
+    return json.dumps(m)
+
+
+def test_a_chain_of_links_across_all_four_sources_is_one_person(landing, tmp_path):
+    # web: device d1 logs in as u1 with ann's email; device d2 lands from an email click with cid=C1
+    landing.put("web", "2025-03-01", "s.jsonl", "\n".join([
+        segment("m1", "d1", "u1", "ann@example.com"),
+        segment("m2", "d2", url="https://shop.example.com/?cid=C1&utm_medium=email"),
+        segment("m3", "d9"),  # somebody else, never identified
+    ]) + "\n")
+    # CRM: contact C1 holds the login u1 and loyalty card L1 (no email on the contact)
+    landing.put("crm", "2025-03-02", "contacts.csv", CONTACTS + "C1,,,u1,L1,lead,GB,2025-03-01T09:00:00Z,2025-03-01T09:00:00Z,false\n")
+    # store: a receipt with card L1; email: a newsletter to ann's address
+    landing.put("store", "2025-03-02", "transactions.csv", TXN + "T1,1,S1,2025-03-01 12:00:00,L1,,,K,1,5.00,GBP,sale\n")
+    landing.put("email", "2025-03-02", "sg.jsonl", json.dumps({"email": "ann@example.com", "timestamp": 1740830400, "event": "open", "sg_event_id": "e1"}) + "\n")
+    out = resolved(landing, tmp_path)
+    ann = out["map"]["contact_id:C1"]
+    for identifier in ("anonymous_id:d1", "anonymous_id:d2", "user_id:u1", "loyalty_id:L1", f"email:{h('ann@example.com')}"):
+        assert out["map"][identifier] == ann, identifier
+    assert out["map"]["anonymous_id:d9"] != ann
+    # the person id is derived from the anchor, the contact id (the highest-priority identifier)
+    import hashlib
+    assert ann == "p_" + hashlib.md5(b"contact_id:C1").hexdigest()[:16]
+    assert out["decisions"].filter(pl.col("decision") == "refused").height == 0
+
+
+def test_a_cookie_shared_by_two_logged_in_users_does_not_merge_them(landing, tmp_path):
+    landing.put("web", "2025-03-01", "s.jsonl", "\n".join([
+        segment("m1", "shared", "u1", "ann@example.com", ts="2025-03-01T10:00:00Z"),
+        segment("m2", "shared", "u2", "bob@example.com", ts="2025-03-01T20:00:00Z"),
+        segment("m3", "ann-phone", "u1", ts="2025-03-02T10:00:00Z"),
+    ]) + "\n")
+    out = resolved(landing, tmp_path)
+    assert out["map"]["user_id:u1"] != out["map"]["user_id:u2"]
+    assert out["map"]["anonymous_id:ann-phone"] == out["map"]["user_id:u1"]
+    refused = out["decisions"].filter(pl.col("decision") == "refused")
+    assert sorted(refused["refused_rule"].unique().to_list()) == ["shared_identifier"]
+    assert set(refused["left_identifier"].to_list() + refused["right_identifier"].to_list()) >= {"anonymous_id:shared"}
+    assert (out["persons"]["user_ids"] <= 1).all()
+
+
+def test_a_junk_email_on_many_contacts_and_a_family_email_on_two_do_not_merge_them(landing, tmp_path):
+    landing.put("crm", "2025-03-02", "contacts.csv", CONTACTS
+                + "C1,test@test.com,,,,lead,GB,,,false\n"
+                + "C2,TEST@test.com,,,,lead,GB,,,false\n"
+                + "C3,test@test.com,,,,lead,GB,,,false\n"
+                + "C4,family@example.com,,,,lead,GB,,,false\n"
+                + "C5,family@example.com,,,,lead,GB,,,false\n")
+    out = resolved(landing, tmp_path)
+    persons = {out["map"][f"contact_id:C{n}"] for n in range(1, 6)}
+    assert len(persons) == 5
+    assert f"email:{h('test@test.com')}" not in out["map"]  # blocklisted: never an identifier
+    family = out["decisions"].filter(pl.col("left_identifier").str.contains(h("family@example.com"))
+                                     | pl.col("right_identifier").str.contains(h("family@example.com")))
+    assert family["decision"].to_list() == ["refused", "refused"]
+    assert "2 identifiers of type contact_id" in family["refused_detail"][0]
+
+
+def union_find(nodes, edges):
+    parent = {n: n for n in nodes}
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return {n: find(n) for n in nodes}
+
+
+def test_star_rounds_find_the_same_components_as_union_find(tmp_path):
+    rng = random.Random(3)
+    nodes = [f"anonymous_id:n{i:05d}" for i in range(3000)]
+    edges = {tuple(sorted(rng.sample(nodes, 2))) for _ in range(2500)}
+    # a long path, the worst case for label propagation
+    edges |= {(nodes[i], nodes[i + 1]) for i in range(0, 400)}
+    from tests.conftest import settings_for
+    settings = settings_for(tmp_path, tmp_path / "w.duckdb")
+    with connect(settings) as con:
+        links = pl.DataFrame(sorted(edges), schema=["left_identifier", "right_identifier"], orient="row").with_columns(
+            pl.lit("anonymous_id").alias("left_type"), pl.lit("anonymous_id").alias("right_type")).to_arrow()  # noqa: F841
+        sightings = pl.DataFrame({"identifier": nodes, "identifier_type": ["anonymous_id"] * len(nodes)}).to_arrow()  # noqa: F841
+        con.execute("create table identity.usable_links as select * from links")
+        con.execute("create table identity.identifier_sightings as select * from sightings")
+        rounds = identity.connected_components(con)
+        got = dict(fetch(con, "select identifier, component from identity.cc_components").rows())
+    expected = union_find(nodes, edges)
+    # same partition: two nodes share a component in one exactly when they do in the other
+    groups_got, groups_expected = {}, {}
+    for n in nodes:
+        groups_got.setdefault(got[n], set()).add(n)
+        groups_expected.setdefault(expected[n], set()).add(n)
+    assert sorted(map(sorted, groups_got.values())) == sorted(map(sorted, groups_expected.values()))
+    assert rounds < 40
