@@ -85,6 +85,8 @@ class Person:
         # a household: every 40th person shares a device with the person before; every 80th also an email
         self.shares_device = index % 40 == 1
         self.shares_email = index % 80 == 1
+        #: both members of a household have accounts (the issue's "cookie shared by two logged-in users")
+        self.household = self.shares_device or (index + 1) % 40 == 1
         n_devices = 1 + (r.random() < 0.45) + (r.random() < 0.15)
         self.devices = [_hex(seed, "device", index, k)[:16] for k in range(n_devices)]
         if self.shares_device:
@@ -128,10 +130,17 @@ class Person:
 
     # --- web --------------------------------------------------------------------------------
     def session(self, ts: dt.datetime, pages: list[tuple[str, dict]], *, device: str | None = None, landing: dict | None = None,
-                logged_in: bool = False, cid: bool = False) -> dt.datetime:
-        """One browsing session: a landing page with its acquisition, then pages and track events."""
+                logged_in: bool | None = None, cid: bool = False) -> dt.datetime:
+        """One browsing session: a landing page with its acquisition, then pages and track events.
+
+        Before signing up people mostly browse on their first device; once registered they use all
+        their devices and are usually logged in (the shop remembers them)."""
         r = self.rng
-        device = device or r.choice(self.devices)
+        if device is None:
+            device = r.choice(self.devices) if self.registered else (self.devices[0] if r.random() < 0.9 else r.choice(self.devices))
+        if logged_in is None:
+            borrowed = self.shares_device and device == self.devices[-1]  # someone else's device: always signs in
+            logged_in = self.registered and (borrowed or r.random() < 0.9)
         self.identifier("anonymous_id", device)
         landing = landing or {}
         query = dict(landing.get("query", {}))
@@ -292,9 +301,9 @@ class Person:
         store_id, _, _, tz = store
         txn = txn or f"T{_hex(self.cfg.seed, self.index, 'txn', ts.timestamp())[:10].upper()}"
         local = ts.astimezone(zoneinfo.ZoneInfo(tz)).replace(tzinfo=None)
-        card = self.loyalty_id if (self.loyalty_id and self.rng.random() < 0.85) else ""
-        ereceipt = self.has_email and not card and self.rng.random() < 0.35
-        phone = self.phone if (self.phone and not card and not ereceipt and self.rng.random() < 0.2) else ""
+        card = self.loyalty_id if (self.loyalty_id and self.rng.random() < 0.9) else ""
+        ereceipt = self.has_email and not card and self.rng.random() < 0.6
+        phone = self.phone if (self.phone and not card and not ereceipt and self.rng.random() < 0.3) else ""
         for n, (sku, price) in enumerate(items, start=1):
             quantity = self.rng.randint(1, 2) if kind == "sale" else -1
             row = {"transaction_id": txn, "line_number": n, "store_id": store_id, "occurred_at": local.isoformat(sep=" ", timespec="seconds"),
@@ -304,6 +313,8 @@ class Person:
             self.out.record("store", "transactions", self.delivery(ts), row)
         if card:
             self.identifier("loyalty_id", card)
+            if not self.in_crm:  # the loyalty programme enrols card holders in the CRM (with their email)
+                self.crm_contact(ts)
         if ereceipt:
             self.identifier("email", self.email)
         if phone:
@@ -315,7 +326,9 @@ class Person:
         store_id, _, _, tz = store
         visit_id = f"V{_hex(self.cfg.seed, self.index, 'visit', ts.timestamp())[:10].upper()}"
         local = ts.astimezone(zoneinfo.ZoneInfo(tz)).replace(tzinfo=None)
-        card = self.loyalty_id if self.loyalty_id and self.rng.random() < 0.8 else ""
+        card = self.loyalty_id if self.loyalty_id and self.rng.random() < 0.9 else ""
+        if not card and self.rng.random() < 0.7:
+            return  # a walk-in without a card is rarely recorded
         row = {"visit_id": visit_id, "store_id": store_id, "occurred_at": local.isoformat(sep=" ", timespec="seconds"),
                "loyalty_id": card, "visit_type": kind}
         self.out.record("store", "visits", self.delivery(ts), row)
@@ -347,12 +360,16 @@ class Person:
         if not self.active(ts):
             return
         # sign-up: identify, CRM lead, newsletter
-        if r.random() < 0.7:
+        if r.random() < 0.7 or self.household:
             self.registered = True
             ts = ts + dt.timedelta(minutes=r.randint(1, 30))
             self.identify(ts, device)
             self.crm_contact(ts, user_id=self.user_id)
             self.crm_activity(ts, "form_submission", "web", subject="newsletter sign-up")
+            for other in self.devices[1:]:  # signs in on their other devices (phone, tablet) soon after
+                seen = ts + dt.timedelta(hours=r.uniform(2, 96))
+                if self.active(seen):
+                    self.session(seen, [("/account", {}), ("/new", {})], device=other, logged_in=True)
         clicks = self.emails(ts)
         for click in clicks[:3]:
             if self.active(click):

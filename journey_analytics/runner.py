@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from journey_analytics.evaluation import pairwise_scores, truth_folder
 from journey_analytics.ingest.landing import delivery_dates
 from journey_analytics.settings import Settings, load_settings
 from journey_analytics.staging import source_summary
@@ -119,5 +120,12 @@ def run_all() -> RunOutcome:
             "select count(*), sum(case when contact_ids + user_ids > 0 then 1 else 0 end) from identity.persons"
         ).fetchall()[0]
         refused = con.execute("select count(*) from identity.link_decisions where decision = 'refused'").fetchall()[0][0]
+        truth = truth_folder(settings.landing_dir)
+        scores = pairwise_scores(con, truth) if truth else None
     extra = [f"Persons in identity.persons: {persons[0]} ({persons[1]} with a CRM contact or login); links refused by the guards: {refused}"]
+    if scores:
+        extra.append(
+            f"Identity vs the generator's truth ({scores['truth_events']} events): pairwise precision "
+            f"{scores['pairwise_precision']:.4f}, recall {scores['pairwise_recall']:.4f}"
+        )
     return RunOutcome(settings, dates[0], dates[-1], len(dates), summary, errors, events, failed, extra)

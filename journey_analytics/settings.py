@@ -241,6 +241,19 @@ class IdentitySettings(_Model):
     max_identifiers_per_person: int = 200
 
 
+class JourneySettings(_Model):
+    #: a web session ends after this much inactivity on one device (the common web-analytics default)
+    session_gap_minutes: int = 30
+    #: a web session is cut into parts of at most this length (bots and open tabs that never idle)
+    max_session_hours: int = 12
+    #: a journey ends after this much inactivity, or at a purchase
+    journey_gap_days: int = 30
+    #: activities that are purchases: a journey ends with one, the next touch starts a new journey
+    purchase_activities: list[str] = Field(default_factory=lambda: ["completed_order", "won_deal"])
+    #: order of sources for events at the same instant (then the event key): documented tie-break
+    source_rank: dict[str, int] = Field(default_factory=lambda: {"web": 1, "email": 2, "crm": 3, "store": 4})
+
+
 class Settings(_Model):
     """Everything a user can tune. Defaults are documented in docs/ and in this file."""
 
@@ -258,6 +271,7 @@ class Settings(_Model):
     crm: CrmSettings = Field(default_factory=CrmSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    journeys: JourneySettings = Field(default_factory=JourneySettings)
     #: user exports mapped onto our entities, per source
     mappings: dict[Literal["web", "email", "crm", "store"], dict[str, Mapping]] = Field(default_factory=dict)
 

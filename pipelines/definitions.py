@@ -4,10 +4,11 @@ import dagster as dg
 
 from pipelines.identity import resolve_identities
 from pipelines.ingestion import ingestion_assets
+from pipelines.journeys import journey_assets
 from pipelines.resources import resources
 from pipelines.staging import staging_assets
 
 defs = dg.Definitions(
-    assets=[*ingestion_assets, *staging_assets, resolve_identities],
+    assets=[*ingestion_assets, *staging_assets, resolve_identities, *journey_assets],
     resources=resources(),
 )

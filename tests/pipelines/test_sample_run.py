@@ -112,3 +112,23 @@ def test_no_raw_email_or_phone_reaches_the_warehouse(sample_run):
             assert not leaked, f"{schema}.{name}.{column} holds a phone number"
     finally:
         con.close()
+
+
+def test_identity_resolution_meets_precision_and_recall_on_the_sample_truth(sample_run):
+    from journey_analytics.evaluation import pairwise_scores
+
+    con = read_only(sample_run["first"])
+    try:
+        # the sample holds shared household devices (one every 40 people) and family emails (one every 80)
+        refused = fetch(con, "select refused_rule, count(*) as n from identity.link_decisions where decision = 'refused' group by 1")
+        assert refused.height >= 1
+        shared = con.execute(
+            "select count(*) from identity.identity_map where refused_rule = 'shared_identifier' and identifier_type in ('anonymous_id', 'email')"
+        ).fetchall()[0][0]
+        assert shared >= 10
+        scores = pairwise_scores(con, SAMPLE / "truth")
+    finally:
+        con.close()
+    assert scores["pairwise_precision"] >= 0.995, scores
+    assert scores["pairwise_recall"] >= 0.98, scores
+    assert "pairwise precision" in sample_run["output"]

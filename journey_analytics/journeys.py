@@ -1,0 +1,34 @@
+"""The customer stream: every event with its person, in order, with sessions and journeys."""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from journey_analytics.settings import Settings
+from journey_analytics.warehouse import build_model
+
+MODELS = ("event_persons", "customer_stream")
+
+
+def params(settings: Settings) -> dict:
+    j = settings.journeys
+    return {
+        "session_gap_seconds": j.session_gap_minutes * 60,
+        "max_session_seconds": j.max_session_hours * 3600,
+        "journey_gap_seconds": j.journey_gap_days * 86400,
+    }
+
+
+def write_reference_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    j = settings.journeys
+    ranks = pl.DataFrame({"source": list(j.source_rank), "source_rank": list(j.source_rank.values())},
+                         schema={"source": pl.String, "source_rank": pl.Int64}).to_arrow()  # noqa: F841
+    purchases = pl.DataFrame({"activity": sorted(set(j.purchase_activities))}, schema={"activity": pl.String}).to_arrow()  # noqa: F841
+    con.execute("create or replace table journeys.source_ranks as select * from ranks")
+    con.execute("create or replace table journeys.purchase_activities as select * from purchases")
+
+
+def build_journey_model(con: duckdb.DuckDBPyConnection, name: str, settings: Settings) -> int:
+    write_reference_tables(con, settings)
+    return build_model(con, "journeys", name, params(settings))

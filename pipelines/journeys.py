@@ -1,0 +1,44 @@
+"""Journeys layer: every event's person and the ordered customer stream with sessions and journeys."""
+
+import dagster as dg
+
+from journey_analytics.journeys import MODELS, build_journey_model
+
+from pipelines.factory import sql_model_assets
+
+STREAM = dg.AssetKey(["journeys", "customer_stream"])
+
+
+def _stream_checks(con, settings):
+    staged, in_stream, distinct_keys = con.execute(
+        "select (select count(*) from staging.events), count(*), count(distinct event_key) from journeys.customer_stream"
+    ).fetchall()[0]
+    yield dg.AssetCheckResult(
+        check_name="every_event_once", passed=staged == in_stream == distinct_keys,
+        metadata={"staged_events": int(staged), "stream_rows": int(in_stream), "distinct_event_keys": int(distinct_keys)},
+    )
+    gaps = con.execute(
+        "select count(*) from (select person_id, max(sequence_number) as top, count(*) as n from journeys.customer_stream group by person_id) as s where top <> n"
+    ).fetchall()[0][0]
+    yield dg.AssetCheckResult(check_name="sequence_is_gapless", passed=gaps == 0, metadata={"persons_with_gaps": int(gaps)})
+
+
+CHECKS = {
+    "customer_stream": (
+        [dg.AssetCheckSpec("every_event_once", asset=STREAM, description="Every staged event appears exactly once in the stream."),
+         dg.AssetCheckSpec("sequence_is_gapless", asset=STREAM, description="Each person's sequence numbers run 1..n.")],
+        _stream_checks,
+    ),
+}
+
+journey_assets = sql_model_assets(
+    "journeys",
+    MODELS,
+    build=lambda con, table, settings: build_journey_model(con, table, settings),
+    aliases={
+        "identity.identifier_types": [dg.AssetKey(["identity", "identity_map"])],  # written with the identity tables
+        "journeys.source_ranks": [],  # reference tables from settings, written by the asset itself
+        "journeys.purchase_activities": [],
+    },
+    checks=CHECKS,
+)

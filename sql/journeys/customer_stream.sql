@@ -1,0 +1,157 @@
+-- One row per staged event, with its person, in each person's total order: the cross-channel
+-- customer stream (ActivitySchema's activity stream).
+--
+-- Order (docs/journeys.md): occurred_at, then source_rank (setting journeys.source_rank: web 1,
+-- email 2, crm 3, store 4), then event_key -- a total order, the same on every run.
+-- sequence_number numbers a person's events in that order; previous_channel / next_channel are the
+-- neighbours' channels; activity_occurrence numbers a person's events of one activity and
+-- activity_repeated_at is when that activity happens next (ActivitySchema).
+-- Web sessions: a person's web events on one device (anonymous_id) form a session until
+-- $session_gap_seconds pass without an event; a session longer than $max_session_seconds is cut
+-- into parts of that length from its start. session_key = 'session:' + the first event's key.
+-- Journeys: a journey starts at a person's first event, at the first event after a purchase
+-- (journeys.purchase_activities), or after more than $journey_gap_seconds without an event; a
+-- purchase ends its journey. journey_id = person_id + ':' + journey_number.
+with events as (
+    select
+        staged.*,
+        persons.person_id,
+        persons.person_rule,
+        coalesce(ranks.source_rank, 99) as source_rank
+    from staging.events as staged
+    inner join journeys.event_persons as persons on persons.event_key = staged.event_key
+    left join journeys.source_ranks as ranks on ranks.source = staged.source
+),
+
+ordered as (
+    select
+        events.*,
+        row_number() over (partition by person_id order by occurred_at, source_rank, event_key) as sequence_number,
+        lag(occurred_at) over (partition by person_id order by occurred_at, source_rank, event_key) as previous_occurred_at,
+        lag(activity) over (partition by person_id order by occurred_at, source_rank, event_key) as previous_activity,
+        lag(channel) over (partition by person_id order by occurred_at, source_rank, event_key) as previous_channel,
+        lead(channel) over (partition by person_id order by occurred_at, source_rank, event_key) as next_channel,
+        row_number() over (partition by person_id, activity order by occurred_at, source_rank, event_key) as activity_occurrence,
+        lead(occurred_at) over (partition by person_id, activity order by occurred_at, source_rank, event_key) as activity_repeated_at
+    from events
+),
+
+web_events as (
+    select
+        event_key,
+        person_id,
+        coalesce(anonymous_id, '') as device,
+        occurred_at,
+        source_rank,
+        lag(occurred_at) over (partition by person_id, coalesce(anonymous_id, '') order by occurred_at, source_rank, event_key) as previous_on_device
+    from ordered
+    where source = 'web'
+),
+
+visit_starts as (
+    select
+        web_events.*,
+        case
+            when previous_on_device is null then 1
+            when epoch(occurred_at) - epoch(previous_on_device) > $session_gap_seconds then 1
+            else 0
+        end as starts_visit
+    from web_events
+),
+
+visits as (
+    select
+        visit_starts.*,
+        sum(starts_visit) over (
+            partition by person_id, device order by occurred_at, source_rank, event_key rows between unbounded preceding and current row
+        ) as visit_number
+    from visit_starts
+),
+
+visit_parts as (
+    select
+        visits.*,
+        floor(
+            (epoch(occurred_at) - epoch(min(occurred_at) over (partition by person_id, device, visit_number))) / $max_session_seconds
+        ) as visit_part
+    from visits
+),
+
+sessions as (
+    select
+        event_key,
+        'session:' || first_value(event_key) over (
+            partition by person_id, device, visit_number, visit_part order by occurred_at, source_rank, event_key
+        ) as session_key
+    from visit_parts
+),
+
+journey_starts as (
+    select
+        ordered.*,
+        case
+            when previous_occurred_at is null then 1
+            when purchases.activity is not null then 1
+            when epoch(occurred_at) - epoch(previous_occurred_at) > $journey_gap_seconds then 1
+            else 0
+        end as starts_journey
+    from ordered
+    left join journeys.purchase_activities as purchases on purchases.activity = ordered.previous_activity
+),
+
+journey_numbers as (
+    select
+        journey_starts.*,
+        cast(sum(starts_journey) over (
+            partition by person_id order by sequence_number rows between unbounded preceding and current row
+        ) as bigint) as journey_number
+    from journey_starts
+),
+
+final as (
+    select
+        journey_numbers.person_id,
+        journey_numbers.person_rule,
+        journey_numbers.sequence_number,
+        journey_numbers.event_key,
+        journey_numbers.occurred_at,
+        journey_numbers.source,
+        journey_numbers.source_rank,
+        journey_numbers.source_format,
+        journey_numbers.activity,
+        journey_numbers.channel,
+        journey_numbers.touchpoint_type,
+        journey_numbers.touchpoint,
+        journey_numbers.campaign_source,
+        journey_numbers.campaign_medium,
+        journey_numbers.campaign_name,
+        journey_numbers.campaign_term,
+        journey_numbers.campaign_content,
+        journey_numbers.revenue,
+        journey_numbers.currency,
+        journey_numbers.previous_channel,
+        journey_numbers.next_channel,
+        journey_numbers.activity_occurrence,
+        journey_numbers.activity_repeated_at,
+        sessions.session_key,
+        journey_numbers.person_id || ':' || cast(journey_numbers.journey_number as varchar) as journey_id,
+        journey_numbers.journey_number,
+        journey_numbers.starts_journey = 1 as is_journey_start,
+        journey_numbers.anonymous_id,
+        journey_numbers.user_id,
+        journey_numbers.contact_id,
+        journey_numbers.email_hash,
+        journey_numbers.phone_hash,
+        journey_numbers.loyalty_id,
+        journey_numbers.order_id,
+        journey_numbers.page_url,
+        journey_numbers.referrer_url,
+        journey_numbers.attributes,
+        journey_numbers._source_file,
+        journey_numbers._source_row,
+        journey_numbers._delivery_date
+    from journey_numbers
+    left join sessions on sessions.event_key = journey_numbers.event_key
+)
+
+select * from final

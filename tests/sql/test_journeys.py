@@ -1,0 +1,109 @@
+"""The customer stream: person assignment, order, sessions and journeys on hand-worked events."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from journey_analytics import identity, journeys
+from journey_analytics.warehouse import connect, fetch
+
+from tests.conftest import load
+
+
+def page(message_id, device, ts, user=None, email=None, path="/"):
+    m = {"type": "identify" if email else "page", "messageId": message_id, "timestamp": ts, "anonymousId": device,
+         "context": {"page": {"url": "https://shop.example.com" + path}}}
+    if user:
+        m["userId"] = user
+    if email:
+        m["traits"] = {"email": email}
+    return json.dumps(m)
+
+
+def order(message_id, device, ts, user):
+    return json.dumps({"type": "track", "event": "Order Completed", "messageId": message_id, "timestamp": ts, "anonymousId": device,
+                       "userId": user, "properties": {"order_id": "O" + message_id, "revenue": 10}})
+
+
+def stream(landing, tmp_path, **overrides):
+    settings = load(landing.root, tmp_path / "w.duckdb", **overrides)
+    with connect(settings) as con:
+        identity.resolve(con, settings)
+        for model in journeys.MODELS:
+            journeys.build_journey_model(con, model, settings)
+        return fetch(con, "select * from journeys.customer_stream order by person_id, sequence_number")
+
+
+def test_a_late_login_restitches_months_old_anonymous_events(landing, tmp_path):
+    landing.put("web", "2025-01-05", "a.jsonl", page("m1", "d1", "2025-01-05T10:00:00Z") + "\n")
+    landing.put("web", "2025-05-20", "b.jsonl", page("m2", "d1", "2025-05-20T10:00:00Z", user="u1") + "\n")
+    rows = stream(landing, tmp_path)
+    assert rows["person_id"].n_unique() == 1
+    assert rows["event_key"].to_list() == ["web:m1", "web:m2"]
+    # more than 30 days apart: two journeys, two sessions
+    assert rows["journey_number"].to_list() == [1, 2]
+    assert rows["session_key"].to_list() == ["session:web:m1", "session:web:m2"]
+
+
+def test_events_at_the_same_instant_from_different_sources_are_ordered_web_email_crm_store(landing, tmp_path):
+    ts = "2025-03-01T12:00:00Z"
+    landing.put("web", "2025-03-01", "w.jsonl", page("m1", "d1", ts, user="u1", email="ann@example.com") + "\n")
+    landing.put("email", "2025-03-01", "e.jsonl", json.dumps({"email": "ann@example.com", "timestamp": 1740830400, "event": "open",
+                                                               "sg_event_id": "z1"}) + "\n")
+    landing.put("crm", "2025-03-01", "activities.csv", "activity_id,contact_id,activity_type,occurred_at,channel\nA1,C1,call,2025-03-01T12:00:00Z,phone\n")
+    landing.put("crm", "2025-03-01", "contacts.csv", "contact_id,email,user_id\nC1,ann@example.com,u1\n")
+    landing.put("store", "2025-03-01", "transactions.csv", "transaction_id,line_number,store_id,occurred_at,receipt_email,quantity,unit_price\n"
+                "T1,1,S1,2025-03-01 12:00:00,ann@example.com,1,5\n")
+    first = stream(landing, tmp_path)
+    at_noon = first.filter(first["occurred_at"] == dt.datetime(2025, 3, 1, 12))
+    assert at_noon["person_id"].n_unique() == 1
+    assert at_noon["event_key"].to_list() == ["web:m1", "email:z1", "crm:activity:A1", "store:S1:T1:sale"]
+    again = stream(landing, tmp_path)  # rebuilt from scratch: the same order
+    assert again.select("event_key", "sequence_number").equals(first.select("event_key", "sequence_number"))
+
+
+def test_a_shared_device_gives_each_anonymous_event_to_the_person_identified_nearest_in_time(landing, tmp_path):
+    landing.put("web", "2025-03-01", "w.jsonl", "\n".join([
+        page("a1", "family-laptop", "2025-03-01T09:00:00Z", user="ann"),
+        page("a2", "family-laptop", "2025-03-01T09:20:00Z"),          # 20 min after ann, 10 h 40 before bob
+        page("b1", "family-laptop", "2025-03-01T20:00:00Z", user="bob"),
+        page("b2", "family-laptop", "2025-03-01T21:00:00Z"),          # 1 h after bob
+        page("z9", "family-laptop", "2025-03-02T20:00:00Z", user="bob"),  # bob logs in last of all
+    ]) + "\n")
+    rows = stream(landing, tmp_path)
+    person = dict(zip(rows["event_key"].to_list(), rows["person_id"].to_list()))
+    rule = dict(zip(rows["event_key"].to_list(), rows["person_rule"].to_list()))
+    assert person["web:a2"] == person["web:a1"] != person["web:b1"]
+    assert person["web:b2"] == person["web:b1"] == person["web:z9"]
+    assert rule["web:a2"] == rule["web:b2"] == "nearest_identified_event"
+
+
+def test_sessions_end_after_30_minutes_idle_and_are_cut_at_the_maximum_length(landing, tmp_path):
+    times = ["2025-03-01T10:00:00Z", "2025-03-01T10:25:00Z", "2025-03-01T10:56:00Z",  # 31 min gap: new session at 10:56
+             "2025-03-01T11:20:00Z", "2025-03-01T11:45:00Z"]  # within 1 h of 10:56: same session
+    landing.put("web", "2025-03-01", "w.jsonl", "\n".join(page(f"m{i}", "d1", t, user="u1") for i, t in enumerate(times)) + "\n")
+    rows = stream(landing, tmp_path, journeys={"max_session_hours": 1})
+    assert rows["session_key"].to_list() == ["session:web:m0", "session:web:m0", "session:web:m2", "session:web:m2", "session:web:m2"]
+
+
+def test_a_bot_session_is_cut_into_parts_of_the_maximum_length(landing, tmp_path):
+    # an event every 20 minutes for 3 hours: never idle for 30 minutes; max length 1 hour
+    times = [f"2025-03-01T{10 + m // 60:02d}:{m % 60:02d}:00Z" for m in range(0, 181, 20)]
+    landing.put("web", "2025-03-01", "w.jsonl", "\n".join(page(f"m{i:02d}", "bot", t) for i, t in enumerate(times)) + "\n")
+    rows = stream(landing, tmp_path, journeys={"max_session_hours": 1})
+    # parts start at 10:00, 11:00, 12:00 and 13:00 from the visit's start
+    assert rows["session_key"].to_list() == ["session:web:m00"] * 3 + ["session:web:m03"] * 3 + ["session:web:m06"] * 3 + ["session:web:m09"]
+
+
+def test_a_purchase_ends_a_journey_and_the_next_touch_starts_another(landing, tmp_path):
+    landing.put("web", "2025-03-01", "w.jsonl", page("m1", "d1", "2025-03-01T10:00:00Z", user="u1") + "\n")
+    landing.put("web", "2025-03-03", "w.jsonl", order("m2", "d1", "2025-03-03T10:00:00Z", "u1") + "\n")
+    landing.put("web", "2025-03-04", "w.jsonl", page("m3", "d1", "2025-03-04T10:00:00Z", user="u1") + "\n")
+    landing.put("web", "2025-04-10", "w.jsonl", page("m4", "d1", "2025-04-10T10:00:00Z", user="u1") + "\n")  # 37 days on
+    rows = stream(landing, tmp_path)
+    assert rows["journey_number"].to_list() == [1, 1, 2, 3]
+    assert rows["is_journey_start"].to_list() == [True, False, True, True]
+    assert rows["activity"].to_list() == ["viewed_page", "completed_order", "viewed_page", "viewed_page"]
+    assert rows["activity_occurrence"].to_list() == [1, 1, 2, 3]
+    assert rows["activity_repeated_at"].to_list() == [dt.datetime(2025, 3, 4, 10), None, dt.datetime(2025, 4, 10, 10), None]
