@@ -313,7 +313,7 @@ class Person:
             self.out.record("store", "transactions", self.delivery(ts), row)
         if card:
             self.identifier("loyalty_id", card)
-            if not self.in_crm:  # the loyalty programme enrols card holders in the CRM (with their email)
+            if not self.in_crm and kind == "sale":  # the loyalty programme enrols card holders in the CRM (with their email)
                 self.crm_contact(ts)
         if ereceipt:
             self.identifier("email", self.email)
