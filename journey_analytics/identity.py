@@ -53,14 +53,15 @@ def write_reference_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -
     for kind in s.priority:
         for value in s.blocklist_values:
             rows.append((kind, value.strip().lower(), "blocklisted value"))
-    for email in s.blocklist_emails:
+    # only hashes reach the warehouse, even of junk addresses; the reason names the settings entry
+    for n, email in enumerate(s.blocklist_emails, start=1):
         normalised = privacy.normalise_email(email)
         if normalised:
-            rows.append(("email", privacy.hash_value(normalised, settings.hash_salt), f"blocklisted email {email!r}"))
-    for phone in s.blocklist_phones:
+            rows.append(("email", privacy.hash_value(normalised, settings.hash_salt), f"identity.blocklist_emails entry {n}"))
+    for n, phone in enumerate(s.blocklist_phones, start=1):
         normalised = privacy.normalise_phone(phone, settings.ingest.phone_default_country)
         if normalised:
-            rows.append(("phone", privacy.hash_value(normalised, settings.hash_salt), "blocklisted phone"))
+            rows.append(("phone", privacy.hash_value(normalised, settings.hash_salt), f"identity.blocklist_phones entry {n}"))
     blocked = pl.DataFrame(rows, schema={"identifier_type": pl.String, "identifier_value": pl.String, "reason": pl.String},
                            orient="row").unique().sort(pl.all()).to_arrow()  # noqa: F841
     con.execute("create or replace table identity.blocked_identifiers as select * from blocked")

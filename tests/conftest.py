@@ -10,7 +10,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from journey_analytics import staging
+from journey_analytics import identity, journeys, staging
 from journey_analytics.ingest.landing import SOURCES, delivery_dates
 from journey_analytics.settings import PROJECT_ROOT, Settings, load_settings
 from journey_analytics.warehouse import connect, fetch
@@ -44,8 +44,9 @@ def settings_for(landing_dir: Path, warehouse: Path, **overrides) -> Settings:
                          duckdb_temp_dir=warehouse.parent / "spill", **overrides)
 
 
-def load(landing_dir: Path, warehouse: Path, *, reverse: bool = False, **overrides) -> Settings:
-    """Ingest every delivery of every source (optionally newest first) and build staging."""
+def load(landing_dir: Path, warehouse: Path, *, reverse: bool = False, downstream: bool = False, **overrides) -> Settings:
+    """Ingest every delivery of every source (optionally newest first) and build staging
+    (and, with downstream=True, identity and journeys too)."""
     settings = settings_for(landing_dir, warehouse, **overrides)
     dates = delivery_dates(landing_dir)
     sources = list(reversed(SOURCES)) if reverse else list(SOURCES)
@@ -54,6 +55,10 @@ def load(landing_dir: Path, warehouse: Path, *, reverse: bool = False, **overrid
             for day in sorted(dates, reverse=reverse):
                 staging.ingest(con, source, [day], settings)
         staging.build_staging(con, settings)
+        if downstream:
+            identity.resolve(con, settings)
+            for model in journeys.MODELS:
+                journeys.build_journey_model(con, model, settings)
     return settings
 
 
