@@ -12,6 +12,8 @@ Steps (docs/identity.md has the rules with worked examples):
    lowest-priority identifier type, and the components are computed again, until none does.
 5. Every identifier gets the person id of its component: `p_` + the first 16 hex digits of the
    MD5 of the component's anchor (its highest-priority identifier, ties by text).
+6. identity.person_id_history maps every id that stopped existing (absorbed by a merge, or split)
+   to the id holding most of its identifiers now.
 """
 
 from __future__ import annotations
@@ -87,9 +89,52 @@ def connected_components(con: duckdb.DuckDBPyConnection) -> int:
     return rounds
 
 
+def record_id_changes(con: duckdb.DuckDBPyConnection, had_map: bool) -> None:
+    """Keep identity.person_id_history: every person id that existed once -> the id holding it now."""
+    con.execute(
+        "create table if not exists identity.person_id_history "
+        "(previous_person_id varchar, person_id varchar, identifiers_moved bigint)"
+    )
+    if not had_map:
+        return
+    _create_from_step(con, "id_changes", "person_id_changes")
+    con.execute("begin transaction")
+    # earlier entries follow their person to its new id, then the new changes are added
+    con.execute(
+        """
+        update identity.person_id_history as history set person_id = changes.person_id
+        from identity.id_changes as changes where history.person_id = changes.previous_person_id
+        """
+    )
+    con.execute(
+        """
+        insert into identity.person_id_history
+        select changes.previous_person_id, changes.person_id, changes.identifiers_moved
+        from identity.id_changes as changes
+        left join identity.person_id_history as history on history.previous_person_id = changes.previous_person_id
+        where history.previous_person_id is null
+        """
+    )
+    # an id that exists again is nobody's old id any more
+    con.execute(
+        """
+        delete from identity.person_id_history
+        where previous_person_id in (select distinct person_id from identity.identity_map) or previous_person_id = person_id
+        """
+    )
+    con.execute("commit")
+    con.execute("drop table if exists identity.id_changes")
+    con.execute("drop table if exists identity.previous_identity_map")
+
+
 def resolve(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
     """Build every identity table; returns figures for the run's metadata."""
     write_reference_tables(con, settings)
+    had_map = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'identity' and table_name = 'identity_map'"
+    ).fetchall()[0][0]
+    if had_map:
+        con.execute("create or replace table identity.previous_identity_map as select identifier, person_id from identity.identity_map")
     build_model(con, "identity", "identifier_sightings")
     build_model(con, "identity", "identifier_links")
     # refusals: identifiers seen with too many identifiers of a limited type
@@ -163,5 +208,6 @@ def resolve(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
             )
     for table in ("identity_map", "persons", "link_decisions"):
         build_model(con, "identity", table)
+    record_id_changes(con, had_map)
     persons, identifiers = con.execute("select count(distinct person_id), count(*) from identity.identity_map").fetchall()[0]
     return {"persons": persons, "identifiers": identifiers, "star_rounds": total_rounds, "guard_rounds": guard_round}

@@ -9,14 +9,15 @@ from journey_analytics.warehouse import ensure_schemas
 from pipelines.factory import sql_description, table_metadata
 from pipelines.resources import JourneySettings
 
-TABLES = ("identifier_sightings", "identifier_links", "identity_map", "persons", "link_decisions")
+TABLES = ("identifier_sightings", "identifier_links", "identity_map", "persons", "link_decisions", "person_id_history")
 KEYS = {t: dg.AssetKey(["identity", t]) for t in TABLES}
+DESCRIPTIONS = {"person_id_history": "Every person id that no longer exists (absorbed by a merge or split), with the id that holds it now."}
 
 
 @dg.multi_asset(
     name="resolve_identities",
     specs=[
-        dg.AssetSpec(KEYS[t], description=sql_description("identity", t).split("\n")[0], group_name="identity",
+        dg.AssetSpec(KEYS[t], description=DESCRIPTIONS.get(t) or sql_description("identity", t).split("\n")[0], group_name="identity",
                      deps=[dg.AssetKey(["staging", "events"]), dg.AssetKey(["staging", "contact_versions"])], kinds={"duckdb", "sql"})
         for t in TABLES
     ],

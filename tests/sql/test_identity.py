@@ -138,3 +138,27 @@ def test_star_rounds_find_the_same_components_as_union_find(tmp_path):
         groups_expected.setdefault(expected[n], set()).add(n)
     assert sorted(map(sorted, groups_got.values())) == sorted(map(sorted, groups_expected.values()))
     assert rounds < 40
+
+
+def test_when_two_persons_merge_the_absorbed_id_maps_to_the_survivor(landing, tmp_path):
+    import hashlib
+
+    def pid(identifier: str) -> str:
+        return "p_" + hashlib.md5(identifier.encode()).hexdigest()[:16]
+
+    landing.put("web", "2025-03-01", "a.jsonl", segment("m1", "d1", "u1") + "\n")
+    landing.put("crm", "2025-03-01", "contacts.csv", CONTACTS + "C1,ann@example.com,,,,lead,GB,,,false\n")
+    first = resolved(landing, tmp_path)
+    assert first["map"]["user_id:u1"] == pid("user_id:u1") != first["map"]["contact_id:C1"] == pid("contact_id:C1")
+    # a later export puts the login u1 on contact C1: the two persons merge, the contact's id survives
+    landing.put("crm", "2025-03-05", "contacts.csv", CONTACTS + "C1,ann@example.com,,u1,,lead,GB,,,false\n")
+    settings = load(landing.root, tmp_path / "w.duckdb")
+    with connect(settings) as con:
+        identity.resolve(con, settings)
+        merged = dict(fetch(con, "select identifier, person_id from identity.identity_map").rows())
+        history = fetch(con, "select previous_person_id, person_id, identifiers_moved from identity.person_id_history").rows()
+        # running again with nothing new changes nothing
+        identity.resolve(con, settings)
+        assert fetch(con, "select previous_person_id, person_id, identifiers_moved from identity.person_id_history").rows() == history
+    assert merged["user_id:u1"] == merged["anonymous_id:d1"] == merged["contact_id:C1"] == pid("contact_id:C1")
+    assert history == [(pid("user_id:u1"), pid("contact_id:C1"), 2)]
