@@ -8,7 +8,8 @@
 -- activity_repeated_at is when that activity happens next (ActivitySchema).
 -- Web sessions: a person's web events on one device (anonymous_id) form a session until
 -- $session_gap_seconds pass without an event; a session longer than $max_session_seconds is cut
--- into parts of that length from its start. session_key = 'session:' + the first event's key.
+-- into parts of that length from its start. session_key = 'session:' + the first event's key;
+-- source_session_id keeps the source's own session id (Snowplow domain_sessionid) beside it.
 -- Journeys: a journey starts at a person's first event, at the first event after a purchase
 -- (journeys.purchase_activities), or after more than $journey_gap_seconds without an event; a
 -- purchase ends its journey. journey_id = person_id + ':' + journey_number.
@@ -134,6 +135,7 @@ final as (
         journey_numbers.activity_occurrence,
         journey_numbers.activity_repeated_at,
         sessions.session_key,
+        journey_numbers.session_id as source_session_id,
         journey_numbers.person_id || ':' || cast(journey_numbers.journey_number as varchar) as journey_id,
         journey_numbers.journey_number,
         journey_numbers.starts_journey = 1 as is_journey_start,
