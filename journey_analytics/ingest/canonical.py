@@ -215,7 +215,7 @@ def campaign_fields(frame: pl.DataFrame, page_url: pl.Expr, tagged: dict[str, st
 
 #: the input columns a Segment message is read into (a web mapping targets these names)
 SEGMENT_INPUTS = [
-    "messageId", "type", "event", "timestamp", "anonymousId", "userId", "page_url", "page_path", "referrer",
+    "messageId", "type", "event", "timestamp", "anonymousId", "previousId", "userId", "page_url", "page_path", "referrer",
     "campaign.source", "campaign.medium", "campaign.name", "campaign.term", "campaign.content", "order_id",
     "revenue", "total", "currency", "session_id", "email", "phone",
 ]
@@ -255,7 +255,9 @@ def segment_events(frame: pl.DataFrame, ctx: FileContext) -> Canonical:
         pl.lit(ctx.source_format).alias("source_format"),
         activity.alias("activity"),
         parse_utc(col(frame, "timestamp"), ctx.timestamp_format).alias("occurred_at"),
-        text(col(frame, "anonymousId")).alias("anonymous_id"),
+        # alias: previousId is the earlier (anonymous) id being merged into userId (docs/identity.md)
+        pl.when(msg_type == "alias").then(pl.coalesce(text(col(frame, "previousId")), text(col(frame, "anonymousId"))))
+        .otherwise(text(col(frame, "anonymousId"))).alias("anonymous_id"),
         text(col(frame, "userId")).alias("user_id"),
         text(url_param(page_url, s.contact_id_param)).alias("contact_id"),
         pl.lit(None, pl.String).alias("loyalty_id"),

@@ -181,6 +181,7 @@ def _segment_rows(records, settings: Settings) -> list[dict]:
                 "event": _s(m.get("event")),
                 "timestamp": _s(m.get("timestamp")),
                 "anonymousId": _s(m.get("anonymousId")),
+                "previousId": _s(m.get("previousId")),
                 "userId": _s(m.get("userId")),
                 "page_url": _s(page.get("url") or props.get("url")),
                 "page_path": _s(page.get("path") or props.get("path")),

@@ -162,3 +162,11 @@ def test_when_two_persons_merge_the_absorbed_id_maps_to_the_survivor(landing, tm
         assert fetch(con, "select previous_person_id, person_id, identifiers_moved from identity.person_id_history").rows() == history
     assert merged["user_id:u1"] == merged["anonymous_id:d1"] == merged["contact_id:C1"] == pid("contact_id:C1")
     assert history == [(pid("user_id:u1"), pid("contact_id:C1"), 2)]
+
+
+def test_a_segment_alias_links_the_previous_id_to_the_user(landing, tmp_path):
+    alias = {"type": "alias", "messageId": "a1", "timestamp": "2025-03-01T10:05:00Z", "previousId": "d7", "userId": "u7"}
+    landing.put("web", "2025-03-01", "s.jsonl", segment("m1", "d7") + "\n" + json.dumps(alias) + "\n")
+    out = resolved(landing, tmp_path)
+    assert out["map"]["anonymous_id:d7"] == out["map"]["user_id:u7"]
+    assert out["decisions"].filter(pl.col("decision") == "merged").height == 1
