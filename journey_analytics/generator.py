@@ -11,6 +11,12 @@ writes what each system would export, in the formats of docs/inputs.md:
 * store: stores, receipt lines in store-local time (with and without loyalty card or e-receipt,
   returns), visits and product trials.
 
+Identity behaviour: people browse on their first device until they sign up, then sign in on
+their other devices too; members of a household (every 40th person and the one before) both have
+accounts and share a device; every 80th person shares an email address with the one before; a
+loyalty programme enrols card holders in the CRM with their email at their first card purchase.
+Devices that never sign in stay unlinkable, as in real data.
+
 Behaviour: every stage drops some people (awareness -> consideration -> decision -> purchase ->
 retention -> advocacy), some buyers churn (silence, unsubscribe or CRM deletion), a few Segment
 messages are delivered twice and a few records are broken on purpose (so the sample exercises
