@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -254,6 +254,114 @@ class JourneySettings(_Model):
     source_rank: dict[str, int] = Field(default_factory=lambda: {"web": 1, "email": 2, "crm": 3, "store": 4})
 
 
+class StageRule(_Model):
+    """Events of these activities (and, where given, channels, touchpoint types, occurrence and
+    score) belong to `stage`. An event matching rules of several stages takes the furthest."""
+
+    stage: str
+    activities: list[str]
+    channels: list[str] = Field(default_factory=list)
+    touchpoint_types: list[str] = Field(default_factory=list)
+    #: the person's n-th time of this activity, e.g. min_occurrence = 2 for a repeat purchase
+    min_occurrence: int | None = None
+    max_occurrence: int | None = None
+    #: the event's attributes.score (NPS 0-10, CSAT 1-5), e.g. min_score = 9 for a promoter
+    min_score: float | None = None
+    max_score: float | None = None
+
+
+class StageModel(_Model):
+    stages: list[str]
+    rules: list[StageRule]
+
+
+PAID_OR_CAMPAIGN = ["paid_search", "paid_social", "display", "paid_other", "affiliate", "email"]
+_CONSIDER = ["viewed_product", "viewed_product_list", "clicked_product", "searched_products", "compared_products", "clicked_email"]
+_DECIDE = ["added_to_cart", "viewed_cart", "started_checkout", "completed_checkout_step", "entered_payment_info", "tried_product",
+           "requested_quote", "advanced_deal"]
+_BUY = ["completed_order", "won_deal"]
+_ADVOCATE = ["reviewed_product", "posted_review", "referred_friend", "sent_referral", "shared_product"]
+
+
+def _awareness(stage: str = "awareness") -> list[StageRule]:
+    return [
+        StageRule(stage=stage, activities=["viewed_page", "viewed_screen"], channels=PAID_OR_CAMPAIGN),  # ad or campaign landing
+        StageRule(stage=stage, activities=["viewed_page", "viewed_screen", "visited_store"], max_occurrence=1),  # first visit
+        StageRule(stage=stage, activities=["opened_email"], max_occurrence=1),  # first email open
+    ]
+
+
+def _preset_models() -> dict[str, StageModel]:
+    consider = StageRule(stage="consideration", activities=_CONSIDER)
+    first_buy = StageRule(stage="purchase", activities=_BUY, max_occurrence=1)
+    any_buy = StageRule(stage="purchase", activities=_BUY)
+    repeat = StageRule(stage="retention", activities=["completed_order"], min_occurrence=2)
+    keep = StageRule(stage="retention", activities=["joined_loyalty_programme", "closed_support_ticket"])
+    promoter = StageRule(stage="advocacy", activities=["responded_to_survey"], min_score=9)
+    advocate = StageRule(stage="advocacy", activities=_ADVOCATE)
+    return {
+        "default": StageModel(
+            stages=["awareness", "consideration", "decision", "purchase", "retention", "advocacy"],
+            rules=[*_awareness(), consider, StageRule(stage="decision", activities=_DECIDE), first_buy, repeat, keep, promoter, advocate],
+        ),
+        "awareness_consideration_decision": StageModel(
+            stages=["awareness", "consideration", "decision"],
+            rules=[*_awareness(), consider, StageRule(stage="decision", activities=_DECIDE + _BUY)],
+        ),
+        "awareness_consideration_purchase_loyalty": StageModel(
+            stages=["awareness", "consideration", "purchase", "loyalty"],
+            rules=[*_awareness(), StageRule(stage="consideration", activities=_CONSIDER + _DECIDE), first_buy,
+                   StageRule(stage="loyalty", activities=["completed_order"], min_occurrence=2),
+                   StageRule(stage="loyalty", activities=["joined_loyalty_programme", *_ADVOCATE]),
+                   StageRule(stage="loyalty", activities=["responded_to_survey"], min_score=9)],
+        ),
+        "awareness_consideration_purchase_retention_advocacy": StageModel(
+            stages=["awareness", "consideration", "purchase", "retention", "advocacy"],
+            rules=[*_awareness(), StageRule(stage="consideration", activities=_CONSIDER + _DECIDE), first_buy, repeat, keep,
+                   promoter, advocate],
+        ),
+        "purchase_cycle": StageModel(
+            stages=["recognition", "consideration", "decision", "purchase", "use", "evaluation"],
+            rules=[*_awareness("recognition"), consider, StageRule(stage="decision", activities=_DECIDE), any_buy,
+                   StageRule(stage="use", activities=["opened_support_ticket", "closed_support_ticket", "joined_loyalty_programme",
+                                                      "returned_order", "refunded_order"]),
+                   StageRule(stage="evaluation", activities=["responded_to_survey", *_ADVOCATE])],
+        ),
+    }
+
+
+class StageSettings(_Model):
+    #: the stage models computed on every run (each a key of `models`); the first is the main one
+    active_models: list[str] = Field(default_factory=lambda: ["default"])
+    #: stage models by name: the presets, plus any defined in journey.toml
+    models: dict[str, StageModel] = Field(default_factory=_preset_models)
+    #: a chain of stages counts only if its last stage comes within this many days of its first
+    window_days: int = 30
+    #: "ordered": stages must come in order (ClickHouse windowFunnel semantics)
+    order_mode: Literal["ordered"] = "ordered"
+    #: whether reaching a later stage also counts the stages it skipped as reached
+    allow_skipped: bool = False
+    #: what a funnel counts: journeys (docs/journeys.md) or persons
+    unit: Literal["journey", "person"] = "journey"
+
+    @field_validator("models", mode="after")
+    @classmethod
+    def _keep_presets(cls, models: dict[str, StageModel]) -> dict[str, StageModel]:
+        """Models from journey.toml are added to the presets (or replace one of the same name)."""
+        return {**_preset_models(), **models}
+
+    @model_validator(mode="after")
+    def _known_models(self) -> "StageSettings":
+        unknown = [m for m in self.active_models if m not in self.models]
+        if unknown:
+            raise ValueError(f"stages.active_models names unknown model(s) {unknown}; known: {sorted(self.models)}")
+        for name, model in self.models.items():
+            stray = sorted({r.stage for r in model.rules} - set(model.stages))
+            if stray:
+                raise ValueError(f"stage model {name!r}: rules name stage(s) {stray} not in its stages {model.stages}")
+        return self
+
+
 class Settings(_Model):
     """Everything a user can tune. Defaults are documented in docs/ and in this file."""
 
@@ -272,6 +380,7 @@ class Settings(_Model):
     store: StoreSettings = Field(default_factory=StoreSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     journeys: JourneySettings = Field(default_factory=JourneySettings)
+    stages: StageSettings = Field(default_factory=StageSettings)
     #: user exports mapped onto our entities, per source
     mappings: dict[Literal["web", "email", "crm", "store"], dict[str, Mapping]] = Field(default_factory=dict)
 

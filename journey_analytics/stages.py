@@ -1,0 +1,72 @@
+"""Funnel stages: classify stream events into each active stage model's stages, then follow
+every unit (journey or person) up the funnel with ClickHouse windowFunnel semantics.
+
+The rules live in settings (stages.models, with presets); they reach SQL as reference tables
+(stages.stage_models, stages.stage_rules), never as pasted text.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from journey_analytics.settings import Settings
+from journey_analytics.warehouse import SQL_DIR, bind, build_model
+
+STEPS = SQL_DIR / "stages" / "steps"
+MODELS = ("event_stages", "funnel_levels", "funnel_units", "unit_stages")
+
+
+def params(settings: Settings) -> dict:
+    s = settings.stages
+    return {"unit": s.unit, "allow_skipped": s.allow_skipped, "window_seconds": s.window_days * 86400}
+
+
+def write_reference_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    s = settings.stages
+    models, rules = [], []
+    for name in s.active_models:
+        model = s.models[name]
+        index = {stage: i for i, stage in enumerate(model.stages, start=1)}
+        models += [{"stage_model": name, "stage": stage, "stage_index": i, "stage_count": len(model.stages)} for stage, i in index.items()]
+        for number, rule in enumerate(model.rules, start=1):
+            for activity in rule.activities:
+                for channel in rule.channels or [None]:
+                    for touchpoint_type in rule.touchpoint_types or [None]:
+                        rules.append({
+                            "stage_model": name, "rule_number": number, "stage": rule.stage, "stage_index": index[rule.stage],
+                            "activity": activity, "channel": channel, "touchpoint_type": touchpoint_type,
+                            "min_occurrence": rule.min_occurrence, "max_occurrence": rule.max_occurrence,
+                            "min_score": rule.min_score, "max_score": rule.max_score,
+                        })
+    model_frame = pl.DataFrame(models, schema={"stage_model": pl.String, "stage": pl.String, "stage_index": pl.Int64,  # noqa: F841
+                                               "stage_count": pl.Int64}).to_arrow()
+    rule_frame = pl.DataFrame(rules, schema={  # noqa: F841
+        "stage_model": pl.String, "rule_number": pl.Int64, "stage": pl.String, "stage_index": pl.Int64, "activity": pl.String,
+        "channel": pl.String, "touchpoint_type": pl.String, "min_occurrence": pl.Int64, "max_occurrence": pl.Int64,
+        "min_score": pl.Float64, "max_score": pl.Float64}).to_arrow()
+    con.execute("create or replace table stages.stage_models as select * from model_frame")
+    con.execute("create or replace table stages.stage_rules as select * from rule_frame")
+
+
+def _step_sql(name: str) -> str:
+    return (STEPS / f"{name}.sql").read_text()
+
+
+def build_funnel_levels(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
+    """stages.funnel_levels: every (unit, level) completion, level by level up the longest model."""
+    values = params(settings)
+    first = _step_sql("funnel_first_level")
+    con.execute(f"create or replace table stages.funnel_levels as\n{first}", bind(first, values))
+    deepest = max(len(settings.stages.models[m].stages) for m in settings.stages.active_models)
+    step = _step_sql("funnel_next_level")
+    for level in range(2, deepest + 1):
+        con.execute(f"insert into stages.funnel_levels\n{step}", bind(step, {**values, "level": level}))
+    return con.execute("select count(*) from stages.funnel_levels").fetchall()[0][0]
+
+
+def build_stage_model(con: duckdb.DuckDBPyConnection, name: str, settings: Settings) -> int:
+    write_reference_tables(con, settings)
+    if name == "funnel_levels":
+        return build_funnel_levels(con, settings)
+    return build_model(con, "stages", name, params(settings))
