@@ -60,12 +60,14 @@ def ours(src: np.ndarray, dst: np.ndarray, n: int, workdir: Path) -> tuple[float
     settings = load_settings(warehouse_path=workdir / "bench.duckdb", duckdb_temp_dir=workdir / "spill")
     (workdir / "bench.duckdb").unlink(missing_ok=True)
     names = np.char.add("anonymous_id:", np.char.zfill(np.arange(n).astype(str), 9))
-    links = pa.table({"left_identifier": names[src], "right_identifier": names[dst],  # noqa: F841
+    links = pa.table({"left_identifier": names[src], "right_identifier": names[dst],
                       "left_type": pa.array(["anonymous_id"] * src.size), "right_type": pa.array(["anonymous_id"] * src.size)})
-    sightings = pa.table({"identifier": names, "identifier_type": pa.array(["anonymous_id"] * n)})  # noqa: F841
+    sightings = pa.table({"identifier": names, "identifier_type": pa.array(["anonymous_id"] * n)})
     with connect(settings) as con:
-        con.execute("create table identity.usable_links as select * from links")
-        con.execute("create table identity.identifier_sightings as select * from sightings")
+        for table, rows in (("usable_links", links), ("identifier_sightings", sightings)):
+            con.register("rows", rows)
+            con.execute(f"create table identity.{table} as select * from rows")
+            con.unregister("rows")
         del links, sightings
         started = time.perf_counter()
         rounds = identity.connected_components(con)
@@ -85,7 +87,7 @@ def floor(src: np.ndarray, dst: np.ndarray, n: int) -> tuple[float, np.ndarray]:
 
 def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
     con = duckdb.connect()
-    pairs = pa.table({"a": a, "b": b})  # noqa: F841
+    con.register("pairs", pa.table({"a": a, "b": b}))
     bad = con.execute(
         "select (select count(*) from (select a from pairs group by a having count(distinct b) > 1)) + "
         "(select count(*) from (select b from pairs group by b having count(distinct a) > 1))"

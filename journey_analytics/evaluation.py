@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from journey_analytics.warehouse import query
+from journey_analytics.warehouse import query, registered
 
 
 def truth_folder(landing_dir: Path) -> Path | None:
@@ -18,9 +18,5 @@ def truth_folder(landing_dir: Path) -> Path | None:
 
 def pairwise_scores(con: duckdb.DuckDBPyConnection, truth: Path) -> dict:
     frames = [pl.read_csv(p, schema={"event_key": pl.String, "person_id": pl.String}) for p in sorted(truth.glob("events_*.csv"))]
-    truth_events = pl.concat(frames).unique().to_arrow()  # noqa: F841 - read by the query below
-    con.register("truth_events", truth_events)
-    try:
+    with registered(con, pl.concat(frames).unique(), "truth_events"):
         return query(con, "evaluation", "identity_pairs").to_dicts()[0]
-    finally:
-        con.unregister("truth_events")

@@ -23,7 +23,7 @@ import polars as pl
 
 from journey_analytics import privacy
 from journey_analytics.settings import Settings
-from journey_analytics.warehouse import SQL_DIR, bind, build_model
+from journey_analytics.warehouse import SQL_DIR, bind, build_model, table_exists, write_table
 
 STEPS = SQL_DIR / "identity" / "steps"
 MAX_ROUNDS = 200
@@ -49,8 +49,8 @@ def write_reference_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -
             "max_per_person": [s.max_per_person.get(t) for t in s.priority],
         },
         schema={"identifier_type": pl.String, "priority": pl.Int64, "max_per_person": pl.Int64},
-    ).to_arrow()  # noqa: F841 - read by DuckDB below
-    con.execute("create or replace table identity.identifier_types as select * from types")
+    )
+    write_table(con, "identity.identifier_types", types)
     rows = []
     for kind in s.priority:
         for value in s.blocklist_values:
@@ -65,8 +65,8 @@ def write_reference_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -
         if normalised:
             rows.append(("phone", privacy.hash_value(normalised, settings.hash_salt), f"identity.blocklist_phones entry {n}"))
     blocked = pl.DataFrame(rows, schema={"identifier_type": pl.String, "identifier_value": pl.String, "reason": pl.String},
-                           orient="row").unique().sort(pl.all()).to_arrow()  # noqa: F841
-    con.execute("create or replace table identity.blocked_identifiers as select * from blocked")
+                           orient="row").unique().sort(pl.all())
+    write_table(con, "identity.blocked_identifiers", blocked)
 
 
 def connected_components(con: duckdb.DuckDBPyConnection) -> int:
@@ -130,9 +130,7 @@ def record_id_changes(con: duckdb.DuckDBPyConnection, had_map: bool) -> None:
 def resolve(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
     """Build every identity table; returns figures for the run's metadata."""
     write_reference_tables(con, settings)
-    had_map = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'identity' and table_name = 'identity_map'"
-    ).fetchall()[0][0]
+    had_map = table_exists(con, "identity.identity_map")
     if had_map:
         con.execute("create or replace table identity.previous_identity_map as select identifier, person_id from identity.identity_map")
     build_model(con, "identity", "identifier_sightings")

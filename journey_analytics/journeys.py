@@ -6,7 +6,7 @@ import duckdb
 import polars as pl
 
 from journey_analytics.settings import Settings
-from journey_analytics.warehouse import build_model
+from journey_analytics.warehouse import build_model, write_table
 
 MODELS = ("event_persons", "customer_stream")
 
@@ -22,11 +22,10 @@ def params(settings: Settings) -> dict:
 
 def write_reference_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     j = settings.journeys
-    ranks = pl.DataFrame({"source": list(j.source_rank), "source_rank": list(j.source_rank.values())},
-                         schema={"source": pl.String, "source_rank": pl.Int64}).to_arrow()  # noqa: F841
-    purchases = pl.DataFrame({"activity": sorted(set(j.purchase_activities))}, schema={"activity": pl.String}).to_arrow()  # noqa: F841
-    con.execute("create or replace table journeys.source_ranks as select * from ranks")
-    con.execute("create or replace table journeys.purchase_activities as select * from purchases")
+    write_table(con, "journeys.source_ranks", pl.DataFrame(
+        {"source": list(j.source_rank), "source_rank": list(j.source_rank.values())}, schema={"source": pl.String, "source_rank": pl.Int64}))
+    write_table(con, "journeys.purchase_activities",
+                pl.DataFrame({"activity": sorted(set(j.purchase_activities))}, schema={"activity": pl.String}))
 
 
 def build_journey_model(con: duckdb.DuckDBPyConnection, name: str, settings: Settings) -> int:

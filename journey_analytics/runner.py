@@ -13,7 +13,7 @@ from journey_analytics.evaluation import pairwise_scores, truth_folder
 from journey_analytics.ingest.landing import delivery_dates
 from journey_analytics.settings import Settings, load_settings
 from journey_analytics.staging import source_summary
-from journey_analytics.warehouse import connect, fetch
+from journey_analytics.warehouse import connect, fetch, table_exists
 
 
 @dataclass
@@ -57,10 +57,7 @@ def loaded_dates(settings: Settings) -> list[dt.date]:
     if not settings.warehouse_path.exists():
         return []
     with connect(settings, read_only=True) as con:
-        exists = con.execute(
-            "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = 'landed_files'"
-        ).fetchall()[0][0]
-        if not exists:
+        if not table_exists(con, "raw.landed_files"):
             return []
         return [r[0] for r in con.execute("select distinct _delivery_date from raw.landed_files").fetchall()]
 

@@ -11,7 +11,7 @@ import duckdb
 import polars as pl
 
 from journey_analytics.settings import Settings
-from journey_analytics.warehouse import SQL_DIR, bind, build_model
+from journey_analytics.warehouse import SQL_DIR, bind, build_model, write_table
 
 STEPS = SQL_DIR / "stages" / "steps"
 MODELS = ("event_stages", "funnel_levels", "funnel_units", "unit_stages")
@@ -39,14 +39,14 @@ def write_reference_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -
                             "min_occurrence": rule.min_occurrence, "max_occurrence": rule.max_occurrence,
                             "min_score": rule.min_score, "max_score": rule.max_score,
                         })
-    model_frame = pl.DataFrame(models, schema={"stage_model": pl.String, "stage": pl.String, "stage_index": pl.Int64,  # noqa: F841
-                                               "stage_count": pl.Int64}).to_arrow()
-    rule_frame = pl.DataFrame(rules, schema={  # noqa: F841
+    model_frame = pl.DataFrame(models, schema={"stage_model": pl.String, "stage": pl.String, "stage_index": pl.Int64,
+                                               "stage_count": pl.Int64})
+    rule_frame = pl.DataFrame(rules, schema={
         "stage_model": pl.String, "rule_number": pl.Int64, "stage": pl.String, "stage_index": pl.Int64, "activity": pl.String,
         "channel": pl.String, "touchpoint_type": pl.String, "min_occurrence": pl.Int64, "max_occurrence": pl.Int64,
-        "min_score": pl.Float64, "max_score": pl.Float64}).to_arrow()
-    con.execute("create or replace table stages.stage_models as select * from model_frame")
-    con.execute("create or replace table stages.stage_rules as select * from rule_frame")
+        "min_score": pl.Float64, "max_score": pl.Float64})
+    write_table(con, "stages.stage_models", model_frame)
+    write_table(con, "stages.stage_rules", rule_frame)
 
 
 def _step_sql(name: str) -> str:

@@ -15,7 +15,7 @@ import polars as pl
 from journey_analytics.ingest.landing import ENTITIES, SOURCES, SourceLoad, load_source_partition, table_name
 from journey_analytics.schemas import COLUMNS, LANDED_FILE_COLUMNS, LOAD_ERROR_COLUMNS, QUARANTINE_COLUMNS
 from journey_analytics.settings import Settings
-from journey_analytics.warehouse import build_model, ensure_table, fetch, replace_slice, timezone_periods
+from journey_analytics.warehouse import build_model, ensure_table, fetch, replace_slice, timezone_periods, write_table
 
 LANDED_FILES = "raw.landed_files"
 REJECTED_ROWS = "quarantine.rejected_rows"
@@ -65,8 +65,7 @@ def build_timezone_periods(con: duckdb.DuckDBPyConnection, settings: Settings) -
     names = {settings.store.default_timezone}
     for table in ("staging.stg_store__stores", "staging.stg_store__transactions", "staging.stg_store__visits"):
         names.update(r[0] for r in con.execute(f"select distinct timezone from {table} where timezone is not null").fetchall())
-    periods = timezone_periods(sorted(names)).to_arrow()  # noqa: F841 - read by DuckDB below
-    con.execute("create or replace table staging.timezone_periods as select * from periods")
+    write_table(con, "staging.timezone_periods", timezone_periods(sorted(names)))
     return con.execute("select count(*) from staging.timezone_periods").fetchall()[0][0]
 
 
@@ -88,7 +87,11 @@ def build_staging(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[st
 
 def unbalanced_files(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """The audit rows breaking conservation (empty when every row is accounted for)."""
-    return fetch(con, "select * from staging.load_audit where not is_balanced order by _source_file")
+    return fetch(
+        con,
+        "select source, _source_file, rows_read, rows_staged, rows_quarantined, rows_duplicate "
+        "from staging.load_audit where not is_balanced order by _source_file",
+    )
 
 
 def source_summary(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

@@ -39,6 +39,22 @@ def ensure_schemas(con: duckdb.DuckDBPyConnection) -> None:
 
 
 @contextmanager
+def registered(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, name: str = "_frame"):
+    """A polars frame visible to SQL under `name` for the duration of the block."""
+    con.register(name, frame.to_arrow())
+    try:
+        yield name
+    finally:
+        con.unregister(name)
+
+
+def write_table(con: duckdb.DuckDBPyConnection, qualified: str, frame: pl.DataFrame) -> None:
+    """`create or replace table qualified` with a frame's rows (reference tables built from settings)."""
+    with registered(con, frame) as name:
+        con.execute(f"create or replace table {qualified} as select * from {name}")
+
+
+@contextmanager
 def connect(settings: Settings, read_only: bool = False):
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(settings.warehouse_path), read_only=read_only, config=connection_config(settings))
@@ -65,25 +81,25 @@ def replace_slice(con: duckdb.DuckDBPyConnection, qualified: str, frame: pl.Data
     The table is created from the frame's schema the first time. Re-running a delivery therefore
     replaces its rows and never appends a second copy.
     """
-    arrow = frame.to_arrow()  # noqa: F841 - read by DuckDB's replacement scan below
-    con.execute(f"create table if not exists {qualified} as select * from arrow limit 0")
     condition = " and ".join(f"{column} = ${column.strip('_')}" for column in where)
-    con.execute("begin transaction")
-    try:
-        con.execute(f"delete from {qualified} where {condition}", {k.strip("_"): v for k, v in where.items()})
-        if frame.height:
-            columns = ", ".join(frame.columns)
-            con.execute(f"insert into {qualified} ({columns}) select {columns} from arrow")
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
+    with registered(con, frame) as name:
+        con.execute(f"create table if not exists {qualified} as select * from {name} limit 0")
+        con.execute("begin transaction")
+        try:
+            con.execute(f"delete from {qualified} where {condition}", {k.strip("_"): v for k, v in where.items()})
+            if frame.height:
+                columns = ", ".join(frame.columns)
+                con.execute(f"insert into {qualified} ({columns}) select {columns} from {name}")
+            con.execute("commit")
+        except Exception:
+            con.execute("rollback")
+            raise
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection, qualified: str, schema: dict[str, pl.DataType]) -> None:
     """Create an empty table with a polars schema if it does not exist yet."""
-    empty = pl.DataFrame(schema=schema).to_arrow()  # noqa: F841 - read by DuckDB's replacement scan
-    con.execute(f"create table if not exists {qualified} as select * from empty")
+    with registered(con, pl.DataFrame(schema=schema)) as name:
+        con.execute(f"create table if not exists {qualified} as select * from {name}")
 
 
 def sql_path(layer: str, table: str) -> Path:

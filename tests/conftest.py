@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import gzip
 from pathlib import Path
 
@@ -76,10 +75,6 @@ def run(landing: Landing, tmp_path: Path):
         return lambda sql, params=None: table(settings, sql, params)
 
     return _run
-
-
-def day(s: str) -> dt.date:
-    return dt.date.fromisoformat(s)
 
 
 def read_only(path: Path) -> duckdb.DuckDBPyConnection:

@@ -24,7 +24,7 @@ with staged_rows as (
 ),
 
 staged as (
-    select _source_file, sum(row_count) as row_count from staged_rows group by _source_file
+    select _source_file, cast(sum(row_count) as bigint) as row_count from staged_rows group by _source_file
 ),
 
 duplicates as (

@@ -10,7 +10,7 @@ import polars as pl
 
 from journey_analytics import stages
 from journey_analytics.settings import load_settings
-from journey_analytics.warehouse import build_model, connect, fetch
+from journey_analytics.warehouse import build_model, connect, fetch, write_table
 
 from tests.conftest import load
 
@@ -40,9 +40,8 @@ def test_funnel_reach_equals_clickhouse_window_funnel_on_random_events(tmp_path)
                          "occurred_at": dt.datetime(2025, 1, 1) + dt.timedelta(seconds=ts), "sequence_number": n + 1})
     settings = load_settings(warehouse_path=tmp_path / "w.duckdb", duckdb_temp_dir=tmp_path / "spill",
                              stages={"window_days": 3, "active_models": ["awareness_consideration_purchase_loyalty"]})
-    frame = pl.DataFrame(rows).with_columns(pl.col("occurred_at").cast(pl.Datetime("us"))).to_arrow()  # noqa: F841
     with connect(settings) as con:
-        con.execute("create table stages.event_stages as select * from frame")
+        write_table(con, "stages.event_stages", pl.DataFrame(rows).with_columns(pl.col("occurred_at").cast(pl.Datetime("us"))))
         stages.build_funnel_levels(con, settings)
         ours = dict(fetch(con, "select unit_id, max(level) from stages.funnel_levels group by 1").rows())
     window = 3 * 86400

@@ -9,7 +9,7 @@ import polars as pl
 
 from journey_analytics import identity, privacy
 from journey_analytics.settings import DEMO_SALT
-from journey_analytics.warehouse import connect, fetch
+from journey_analytics.warehouse import connect, fetch, write_table
 
 from tests.conftest import load
 
@@ -123,11 +123,9 @@ def test_star_rounds_find_the_same_components_as_union_find(tmp_path):
     from tests.conftest import settings_for
     settings = settings_for(tmp_path, tmp_path / "w.duckdb")
     with connect(settings) as con:
-        links = pl.DataFrame(sorted(edges), schema=["left_identifier", "right_identifier"], orient="row").with_columns(
-            pl.lit("anonymous_id").alias("left_type"), pl.lit("anonymous_id").alias("right_type")).to_arrow()  # noqa: F841
-        sightings = pl.DataFrame({"identifier": nodes, "identifier_type": ["anonymous_id"] * len(nodes)}).to_arrow()  # noqa: F841
-        con.execute("create table identity.usable_links as select * from links")
-        con.execute("create table identity.identifier_sightings as select * from sightings")
+        write_table(con, "identity.usable_links", pl.DataFrame(sorted(edges), schema=["left_identifier", "right_identifier"], orient="row")
+                    .with_columns(pl.lit("anonymous_id").alias("left_type"), pl.lit("anonymous_id").alias("right_type")))
+        write_table(con, "identity.identifier_sightings", pl.DataFrame({"identifier": nodes, "identifier_type": ["anonymous_id"] * len(nodes)}))
         rounds = identity.connected_components(con)
         got = dict(fetch(con, "select identifier, component from identity.cc_components").rows())
     expected = union_find(nodes, edges)
