@@ -337,8 +337,10 @@ class StageSettings(_Model):
     models: dict[str, StageModel] = Field(default_factory=_preset_models)
     #: a chain of stages counts only if its last stage comes within this many days of its first
     window_days: int = 30
-    #: "ordered": stages must come in order (ClickHouse windowFunnel semantics)
-    order_mode: Literal["ordered"] = "ordered"
+    #: "ordered": stages must come in order, other events may come between (ClickHouse windowFunnel);
+    #: "strict": an event of any other stage between two consecutive stages breaks the chain;
+    #: "any": a unit reaches stage k once it has events of stages 1..k, in any order, within one window
+    order_mode: Literal["ordered", "strict", "any"] = "ordered"
     #: whether reaching a later stage also counts the stages it skipped as reached
     allow_skipped: bool = False
     #: what a funnel counts: journeys (docs/journeys.md) or persons
@@ -362,6 +364,62 @@ class StageSettings(_Model):
         return self
 
 
+class ChurnSignal(_Model):
+    """An event that ends a customer relationship outright: its activity and, optionally, the
+    touchpoints (e.g. the lifecycle stage entered) that make it one."""
+
+    activity: str
+    touchpoints: list[str] = Field(default_factory=list)
+
+
+class MartSettings(_Model):
+    #: the data's end for recency, churn and censoring; default: the last event in the stream
+    as_of: dt.datetime | None = None
+    #: events that are not the customer's own doing (deliveries, CRM bookkeeping): they never count
+    #: as activity for churn, lifecycle or retention, and are never attribution touches
+    passive_activities: list[str] = Field(
+        default_factory=lambda: ["processed_email", "received_email", "deferred_email", "dropped_email", "bounced_email",
+                                 "created_contact", "entered_lifecycle_stage", "deleted_contact", "identified_user",
+                                 "aliased_user", "pinged_page"]
+    )
+    #: after a purchase, a person churns after this many days without activity
+    churn_days: int = 90
+    #: per-channel churn windows (the channel of the person's last touch before the gap), e.g. {store = 180}
+    churn_days_by_channel: dict[str, int] = Field(default_factory=dict)
+    #: explicit churn signals: unsubscribing, a CRM contact deleted or closed
+    churn_signals: list[ChurnSignal] = Field(
+        default_factory=lambda: [
+            ChurnSignal(activity="unsubscribed_email"),
+            ChurnSignal(activity="unsubscribed_email_group"),
+            ChurnSignal(activity="deleted_contact"),
+            ChurnSignal(activity="entered_lifecycle_stage", touchpoints=["closed", "churned", "former_customer", "lost"]),
+        ]
+    )
+    #: attribution touches: events of these activities ...
+    touch_activities: list[str] = Field(
+        default_factory=lambda: ["viewed_page", "viewed_screen", "opened_email", "clicked_email", "had_call", "attended_meeting",
+                                 "chatted_with_agent", "submitted_form", "attended_demo", "visited_store", "tried_product",
+                                 "attended_store_event", "completed_order", "won_deal"]
+    )
+    #: ... unless their channel is one of these (a page view inside the site is not a new touch)
+    non_touch_channels: list[str] = Field(default_factory=lambda: ["internal"])
+    #: time-decay attribution: a touch this many days before the conversion gets half the credit
+    time_decay_half_life_days: float = 7.0
+    #: position-based attribution: shares of the first and last touch (the middle touches share the rest)
+    position_first_share: float = 0.4
+    position_last_share: float = 0.4
+    #: drop-off drivers need at least this many units with the activity
+    driver_min_support: int = 20
+    #: lifecycle status and retention cohorts: "week" or "month"
+    period: Literal["week", "month"] = "month"
+
+    @model_validator(mode="after")
+    def _shares(self) -> "MartSettings":
+        if self.position_first_share + self.position_last_share > 1 or min(self.position_first_share, self.position_last_share) < 0:
+            raise ValueError("marts.position_first_share + position_last_share must lie in [0, 1]")
+        return self
+
+
 class Settings(_Model):
     """Everything a user can tune. Defaults are documented in docs/ and in this file."""
 
@@ -381,6 +439,7 @@ class Settings(_Model):
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     journeys: JourneySettings = Field(default_factory=JourneySettings)
     stages: StageSettings = Field(default_factory=StageSettings)
+    marts: MartSettings = Field(default_factory=MartSettings)
     #: user exports mapped onto our entities, per source
     mappings: dict[Literal["web", "email", "crm", "store"], dict[str, Mapping]] = Field(default_factory=dict)
 

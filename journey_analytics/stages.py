@@ -54,8 +54,17 @@ def _step_sql(name: str) -> str:
 
 
 def build_funnel_levels(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
-    """stages.funnel_levels: every (unit, level) completion, level by level up the longest model."""
+    """stages.funnel_levels: every (unit, level) completion of a chain, in the configured order mode.
+
+    Ordered chains are followed level by level up the longest model (one set-based step each);
+    strict and any-order chains are found in one statement.
+    """
     values = params(settings)
+    mode = settings.stages.order_mode
+    if mode != "ordered":
+        sql = _step_sql("funnel_strict" if mode == "strict" else "funnel_any_order")
+        con.execute(f"create or replace table stages.funnel_levels as\n{sql}", bind(sql, values))
+        return con.execute("select count(*) from stages.funnel_levels").fetchall()[0][0]
     first = _step_sql("funnel_first_level")
     con.execute(f"create or replace table stages.funnel_levels as\n{first}", bind(first, values))
     deepest = max(len(settings.stages.models[m].stages) for m in settings.stages.active_models)

@@ -7,6 +7,7 @@ import json
 import random
 
 import polars as pl
+import pytest
 
 from journey_analytics import stages
 from journey_analytics.settings import load_settings
@@ -29,25 +30,97 @@ def clickhouse_window_funnel(window: int, events: list[tuple[int, int]], levels:
     return max(reached, default=0)
 
 
-def test_funnel_reach_equals_clickhouse_window_funnel_on_random_events(tmp_path):
-    rng = random.Random(5)
+def strict_funnel(window: int, events: list[tuple[int, int, int]], levels: int, skip: bool) -> int:
+    """Brute force for order_mode = 'strict': from every possible opening event walk forward;
+    repeats of the current stage are allowed, the next stage (or, with skipping, any later one)
+    advances within the window, anything else ends the chain. Events are (timestamp, stage, seq)."""
+    ordered = sorted(events)
+    best = 0
+    for i, (start, stage, _) in enumerate(ordered):
+        if stage != 1 and not skip:
+            continue
+        level = stage
+        for ts, cond, _ in ordered[i + 1:]:
+            if cond == level:
+                continue
+            if (cond == level + 1 or (skip and cond > level)) and ts <= start + window:
+                level = cond
+                continue
+            break
+        best = max(best, level)
+    return best
+
+
+def any_order_funnel(window: int, events: list[tuple[int, int, int]], levels: int, skip: bool) -> int:
+    """Brute force for order_mode = 'any': the most stages 1..k all present in one window opening at an event."""
+    best = 0
+    for start, _, _ in events:
+        inside = {c for ts, c, _ in events if start <= ts <= start + window}
+        covered = {j for c in inside for j in range(1, c + 1)} if skip else inside
+        k = 0
+        while k + 1 in covered:
+            k += 1
+        best = max(best, k)
+    return best
+
+
+def random_stage_events(seed: int) -> list[dict]:
+    rng = random.Random(seed)
     rows = []
     for unit in range(400):
         for n in range(rng.randint(1, 12)):
             ts = rng.randint(0, 40) * 86400 // 4 + rng.choice([0, 0, 1])  # many ties in time
-            rows.append({"stage_model": "m", "stage": f"s{(c := rng.randint(1, 4))}", "stage_index": c, "person_id": f"p{unit}",
-                         "journey_id": f"j{unit}", "event_key": f"e{unit}:{n}",
+            rows.append({"stage_model": "awareness_consideration_purchase_loyalty", "stage": f"s{(c := rng.randint(1, 4))}",
+                         "stage_index": c, "person_id": f"p{unit}", "journey_id": f"j{unit}", "event_key": f"e{unit}:{n}",
                          "occurred_at": dt.datetime(2025, 1, 1) + dt.timedelta(seconds=ts), "sequence_number": n + 1})
+    return rows
+
+
+def reach_per_unit(tmp_path, rows: list[dict], **stage_settings) -> dict[str, int]:
     settings = load_settings(warehouse_path=tmp_path / "w.duckdb", duckdb_temp_dir=tmp_path / "spill",
-                             stages={"window_days": 3, "active_models": ["awareness_consideration_purchase_loyalty"]})
+                             stages={"window_days": 3, "active_models": ["awareness_consideration_purchase_loyalty"], **stage_settings})
     with connect(settings) as con:
+        stages.write_reference_tables(con, settings)
         write_table(con, "stages.event_stages", pl.DataFrame(rows).with_columns(pl.col("occurred_at").cast(pl.Datetime("us"))))
         stages.build_funnel_levels(con, settings)
-        ours = dict(fetch(con, "select unit_id, max(level) from stages.funnel_levels group by 1").rows())
-    window = 3 * 86400
+        return dict(fetch(con, "select unit_id, max(level) from stages.funnel_levels group by 1").rows())
+
+
+def unit_events(rows: list[dict], unit: str) -> list[tuple[int, int, int]]:
+    return [(int((r["occurred_at"] - dt.datetime(2025, 1, 1)).total_seconds()), r["stage_index"], r["sequence_number"])
+            for r in rows if r["journey_id"] == unit]
+
+
+def test_funnel_reach_equals_clickhouse_window_funnel_on_random_events(tmp_path):
+    rows = random_stage_events(5)
+    ours = reach_per_unit(tmp_path, rows)
     for unit in {r["journey_id"] for r in rows}:
-        events = [(int((r["occurred_at"] - dt.datetime(2025, 1, 1)).total_seconds()), r["stage_index"]) for r in rows if r["journey_id"] == unit]
-        assert ours.get(unit, 0) == clickhouse_window_funnel(window, events, 4), unit
+        events = [(ts, c) for ts, c, _ in unit_events(rows, unit)]
+        assert ours.get(unit, 0) == clickhouse_window_funnel(3 * 86400, events, 4), unit
+
+
+@pytest.mark.parametrize("mode, skip", [("strict", False), ("strict", True), ("any", False), ("any", True)])
+def test_strict_and_any_order_reach_equals_brute_force_on_random_events(tmp_path, mode, skip):
+    rows = random_stage_events(9)
+    ours = reach_per_unit(tmp_path, rows, order_mode=mode, allow_skipped=skip)
+    brute = strict_funnel if mode == "strict" else any_order_funnel
+    for unit in {r["journey_id"] for r in rows}:
+        assert ours.get(unit, 0) == brute(3 * 86400, unit_events(rows, unit), 4, skip), unit
+
+
+def test_order_modes_on_a_hand_worked_unit(tmp_path):
+    # consideration, awareness, decision-like stage 3, then stage 2 again, then stage 4: days 0, 1, 2, 2.5, 3 (3-day window)
+    day = 86400
+    stamps = [(0, 2), (day, 1), (2 * day, 3), (2 * day + day // 2, 2), (3 * day, 4)]
+    rows = [{"stage_model": "awareness_consideration_purchase_loyalty", "stage": f"s{c}", "stage_index": c, "person_id": "p",
+             "journey_id": "j", "event_key": f"e{n}", "occurred_at": dt.datetime(2025, 1, 1) + dt.timedelta(seconds=ts),
+             "sequence_number": n + 1} for n, (ts, c) in enumerate(stamps)]
+    # ordered: awareness (day 1) -> consideration (day 2.5) -> loyalty needs purchase first: stops at 2
+    assert reach_per_unit(tmp_path, rows)["j"] == 2
+    # strict: awareness (day 1) then stage 3 (skips 2) breaks the chain: 1
+    assert reach_per_unit(tmp_path, rows, order_mode="strict")["j"] == 1
+    # any order: stages 1-4 all fall within days 0..3 (window opens day 0, closes day 3): 4
+    assert reach_per_unit(tmp_path, rows, order_mode="any")["j"] == 4
 
 
 def funnel(landing, tmp_path, **stage_settings):

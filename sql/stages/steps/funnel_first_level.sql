@@ -1,8 +1,9 @@
--- Level 1 of the funnel: every event of the first stage (or any stage, when skipped stages count)
--- starts a chain at its own time.
+-- Level 1 of the ordered funnel: every event of the first stage (or any stage, when skipped stages
+-- count) starts a chain at its own time, in the unit (journey or person) the event belongs to.
 select
     stage_model,
     case when $unit = 'person' then person_id else journey_id end as unit_id,
+    person_id,
     1 as level,
     occurred_at as reached_at,
     sequence_number,

@@ -1,24 +1,40 @@
--- Level $level of the funnel (ClickHouse windowFunnel semantics, docs/funnels.md): an event of
--- stage $level (or a later stage, when skipped stages count) reaches the level if a chain reached
+-- Level $level of the ordered funnel (ClickHouse windowFunnel semantics, docs/funnels.md): an event
+-- of stage $level (or a later stage, when skipped stages count) reaches the level if a chain reached
 -- level $level - 1 at the same time or before it, and it comes at most $window_seconds after that
 -- chain's start. Of the chains it could extend it takes the latest started (the most window left).
 -- At the same instant, the earlier level is taken first: a tie counts as in order.
+--
+-- A chain belongs to the unit its first event belongs to, but may continue with any later event of
+-- the same person inside the window: a journey that ends at its purchase still reaches retention
+-- when the person buys again within the window of the journey's chain.
 with previous as (
-    select stage_model, unit_id, reached_at as happened_at, sequence_number, chain_start, 0 as kind
+    select stage_model, unit_id, person_id, reached_at as happened_at, sequence_number, chain_start, 0 as kind
     from stages.funnel_levels
     where level = $level - 1
 ),
 
+spans as (
+    select stage_model, unit_id, person_id, min(chain_start) as first_start, max(chain_start) as last_start
+    from previous
+    group by stage_model, unit_id, person_id
+),
+
 candidates as (
     select
-        stage_model,
-        case when $unit = 'person' then person_id else journey_id end as unit_id,
-        occurred_at as happened_at,
-        sequence_number,
+        spans.stage_model,
+        spans.unit_id,
+        spans.person_id,
+        staged.occurred_at as happened_at,
+        staged.sequence_number,
         cast(null as timestamp) as chain_start,
         1 as kind
-    from stages.event_stages
-    where stage_index = $level or ($allow_skipped and stage_index > $level)
+    from stages.event_stages as staged
+    inner join spans
+        on spans.stage_model = staged.stage_model
+        and spans.person_id = staged.person_id
+        and staged.occurred_at >= spans.first_start
+        and epoch(staged.occurred_at) <= epoch(spans.last_start) + $window_seconds
+    where staged.stage_index = $level or ($allow_skipped and staged.stage_index > $level)
 ),
 
 combined as (
@@ -42,6 +58,7 @@ final as (
     select
         stage_model,
         unit_id,
+        person_id,
         $level as level,
         happened_at as reached_at,
         sequence_number,
