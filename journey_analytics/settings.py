@@ -408,6 +408,9 @@ class MartSettings(_Model):
     #: position-based attribution: shares of the first and last touch (the middle touches share the rest)
     position_first_share: float = 0.4
     position_last_share: float = 0.4
+    #: abandonment: a unit that did one of these and made no purchase within the funnel window abandoned
+    cart_activities: list[str] = Field(default_factory=lambda: ["added_to_cart"])
+    checkout_activities: list[str] = Field(default_factory=lambda: ["started_checkout", "completed_checkout_step", "entered_payment_info"])
     #: drop-off drivers need at least this many units with the activity
     driver_min_support: int = 20
     #: lifecycle status and retention cohorts: "week" or "month"

@@ -14,12 +14,12 @@ from journey_analytics.settings import Settings
 from journey_analytics.warehouse import SQL_DIR, bind, build_model, write_table
 
 STEPS = SQL_DIR / "stages" / "steps"
-MODELS = ("event_stages", "funnel_levels", "funnel_units", "unit_stages")
+MODELS = ("event_stages", "funnel_levels", "funnel_units", "unit_stages", "stage_spells", "unit_stage_times", "unit_progress")
 
 
 def params(settings: Settings) -> dict:
     s = settings.stages
-    return {"unit": s.unit, "allow_skipped": s.allow_skipped, "window_seconds": s.window_days * 86400}
+    return {"unit": s.unit, "allow_skipped": s.allow_skipped, "window_seconds": s.window_days * 86400, "as_of": settings.marts.as_of}
 
 
 def write_reference_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:

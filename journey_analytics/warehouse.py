@@ -20,7 +20,7 @@ import polars as pl
 from journey_analytics.settings import PROJECT_ROOT, Settings
 
 SQL_DIR = PROJECT_ROOT / "sql"
-SCHEMAS = ("raw", "staging", "quarantine", "identity", "journeys", "stages", "marts")
+SCHEMAS = ("raw", "staging", "quarantine", "reference", "identity", "journeys", "stages", "marts")
 PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 

@@ -7,9 +7,10 @@ from pipelines.ingestion import ingestion_assets
 from pipelines.journeys import journey_assets
 from pipelines.resources import resources
 from pipelines.staging import staging_assets
-from pipelines.stages import mart_assets, stage_assets
+from pipelines.marts import helper_assets, mart_assets
+from pipelines.stages import stage_assets
 
 defs = dg.Definitions(
-    assets=[*ingestion_assets, *staging_assets, resolve_identities, *journey_assets, *stage_assets, *mart_assets],
+    assets=[*ingestion_assets, *staging_assets, resolve_identities, *journey_assets, *stage_assets, *helper_assets, *mart_assets],
     resources=resources(),
 )

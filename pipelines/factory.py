@@ -11,7 +11,7 @@ from journey_analytics.warehouse import ensure_schemas, sql_path
 
 from pipelines.resources import JourneySettings
 
-REF = re.compile(r"\b(raw|staging|quarantine|identity|journeys|stages|marts)\.([a-z_][a-z0-9_]*)\b")
+REF = re.compile(r"\b(raw|staging|quarantine|reference|identity|journeys|stages|marts)\.([a-z_][a-z0-9_]*)\b")
 
 
 def sql_description(layer: str, table: str) -> str:

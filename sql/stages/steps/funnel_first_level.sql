@@ -4,7 +4,7 @@ select
     stage_model,
     case when $unit = 'person' then person_id else journey_id end as unit_id,
     person_id,
-    1 as level,
+    cast(1 as bigint) as level,
     occurred_at as reached_at,
     sequence_number,
     occurred_at as chain_start

@@ -59,7 +59,7 @@ final as (
         stage_model,
         unit_id,
         person_id,
-        $level as level,
+        cast($level as bigint) as level,
         happened_at as reached_at,
         sequence_number,
         best_start as chain_start

@@ -1,0 +1,97 @@
+-- One row per attribution touch of a journey: the journey's events whose activity is a touch
+-- (setting marts.touch_activities: landings, email opens and clicks, CRM conversations, store
+-- visits, till sales ...) and whose channel is not a continuation (marts.non_touch_channels:
+-- 'internal' page views inside the site), up to and including the journey's conversion.
+--
+-- A journey converts when it ends with a purchase (journeys.purchase_activities; docs/journeys.md);
+-- conversion_at and revenue are that purchase's. A journey without any touch gets one touch of
+-- channel and campaign '(no touch)' at its first event, so that every journey has a path and every
+-- conversion is credited. touch_number counts from 1 in stream order (occurred_at, sequence);
+-- hours_before_conversion feeds time-decay attribution (null for journeys that did not convert).
+with journey_ends as (
+    select
+        stream.journey_id,
+        stream.person_id,
+        min(stream.occurred_at) as started_at,
+        min(stream.sequence_number) as first_sequence,
+        max(stream.sequence_number) as last_sequence
+    from journeys.customer_stream as stream
+    group by stream.journey_id, stream.person_id
+),
+
+conversions as (
+    select
+        stream.journey_id,
+        stream.occurred_at as conversion_at,
+        stream.revenue as conversion_revenue
+    from journeys.customer_stream as stream
+    inner join journey_ends on journey_ends.journey_id = stream.journey_id and journey_ends.last_sequence = stream.sequence_number
+    inner join journeys.purchase_activities as purchases on purchases.activity = stream.activity
+),
+
+touch_events as (
+    select
+        stream.journey_id,
+        stream.person_id,
+        stream.event_key,
+        stream.occurred_at,
+        stream.sequence_number,
+        stream.activity,
+        stream.channel,
+        coalesce(stream.campaign_name, '(none)') as campaign
+    from journeys.customer_stream as stream
+    inner join reference.touch_activities as touches on touches.activity = stream.activity
+    where stream.channel is not null
+        and stream.channel not in (select channel from reference.non_touch_channels)
+),
+
+untouched as (
+    select
+        journey_ends.journey_id,
+        journey_ends.person_id,
+        cast(null as varchar) as event_key,
+        journey_ends.started_at as occurred_at,
+        journey_ends.first_sequence as sequence_number,
+        '(no touch)' as activity,
+        '(no touch)' as channel,
+        '(no touch)' as campaign
+    from journey_ends
+    where not exists (select 1 from touch_events where touch_events.journey_id = journey_ends.journey_id)
+),
+
+all_touches as (
+    select * from touch_events
+    union all
+    select * from untouched
+),
+
+numbered as (
+    select
+        all_touches.*,
+        conversions.conversion_at,
+        conversions.conversion_revenue,
+        row_number() over (partition by all_touches.journey_id order by all_touches.occurred_at, all_touches.sequence_number) as touch_number,
+        count(*) over (partition by all_touches.journey_id) as touch_count
+    from all_touches
+    left join conversions on conversions.journey_id = all_touches.journey_id
+),
+
+final as (
+    select
+        journey_id,
+        person_id,
+        touch_number,
+        touch_count,
+        event_key,
+        occurred_at,
+        activity,
+        channel,
+        campaign,
+        conversion_at is not null as converted,
+        conversion_at,
+        conversion_revenue,
+        case when conversion_at is not null then (epoch(conversion_at) - epoch(occurred_at)) / 3600.0 end as hours_before_conversion
+    from numbered
+)
+
+select * from final

@@ -1,0 +1,90 @@
+-- One row per unit (each journey, and each person) x stage model x stage spell: a run of the
+-- unit's consecutive stage events of one stage, in stream order (occurred_at, then sequence).
+--
+-- entered_at: the spell's first event; left_at: the next spell's first event (null for the unit's
+-- current spell); hours_in_stage: entered_at to left_at, and for the current spell to the unit's
+-- end (a journey's last event; for a person, the data's end: setting marts.as_of, default the
+-- last event in the stream). is_regression: the spell's stage comes before the previous spell's
+-- (e.g. decision, then consideration again). Unlike the funnel (stages.unit_stages) spells
+-- ignore the window and the order of stages: they describe where the unit was, not how far it got.
+with as_of as (
+    select coalesce(cast($as_of as timestamp), max(occurred_at)) as as_of from journeys.customer_stream
+),
+
+journey_ends as (
+    select journey_id as unit_id, max(occurred_at) as unit_end from journeys.customer_stream group by journey_id
+),
+
+unit_events as (
+    select 'journey' as unit_type, journey_id as unit_id, person_id, stage_model, stage, stage_index, occurred_at, sequence_number
+    from stages.event_stages
+    union all
+    select 'person' as unit_type, person_id as unit_id, person_id, stage_model, stage, stage_index, occurred_at, sequence_number
+    from stages.event_stages
+),
+
+marked as (
+    select
+        unit_events.*,
+        lag(stage_index) over (partition by unit_type, unit_id, stage_model order by occurred_at, sequence_number) as previous_index
+    from unit_events
+),
+
+numbered as (
+    select
+        marked.*,
+        count(case when previous_index is null or previous_index <> stage_index then 1 end) over (
+            partition by unit_type, unit_id, stage_model
+            order by occurred_at, sequence_number
+            rows between unbounded preceding and current row
+        ) as spell_number
+    from marked
+),
+
+spells as (
+    select
+        unit_type,
+        unit_id,
+        person_id,
+        stage_model,
+        spell_number,
+        min(stage) as stage,
+        min(stage_index) as stage_index,
+        min(occurred_at) as entered_at,
+        max(occurred_at) as last_event_at,
+        count(*) as stage_events
+    from numbered
+    group by unit_type, unit_id, person_id, stage_model, spell_number
+),
+
+linked as (
+    select
+        spells.*,
+        lead(entered_at) over (partition by unit_type, unit_id, stage_model order by spell_number) as left_at,
+        lag(stage_index) over (partition by unit_type, unit_id, stage_model order by spell_number) as previous_stage_index
+    from spells
+),
+
+final as (
+    select
+        linked.unit_type,
+        linked.unit_id,
+        linked.person_id,
+        linked.stage_model,
+        linked.spell_number,
+        linked.stage,
+        linked.stage_index,
+        linked.entered_at,
+        linked.left_at,
+        linked.last_event_at,
+        linked.stage_events,
+        linked.left_at is null as is_current,
+        coalesce(linked.previous_stage_index > linked.stage_index, false) as is_regression,
+        (epoch(coalesce(linked.left_at, case when linked.unit_type = 'person' then as_of.as_of else journey_ends.unit_end end))
+            - epoch(linked.entered_at)) / 3600.0 as hours_in_stage
+    from linked
+    cross join as_of
+    left join journey_ends on linked.unit_type = 'journey' and journey_ends.unit_id = linked.unit_id
+)
+
+select * from final
