@@ -6,6 +6,8 @@ Definitions: docs/funnels.md, docs/churn.md, docs/attribution.md, docs/customers
 
 from __future__ import annotations
 
+import datetime as dt
+
 import duckdb
 import numpy as np
 import polars as pl
@@ -52,9 +54,25 @@ def write_reference_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -
          "activity": m.cart_activities + m.checkout_activities}, schema={"kind": pl.String, "activity": pl.String}))
     signals = [{"activity": s.activity, "touchpoint": t} for s in m.churn_signals for t in (s.touchpoints or [None])]
     write_table(con, "reference.churn_signals", pl.DataFrame(signals, schema={"activity": pl.String, "touchpoint": pl.String}))
+    write_table(con, "reference.calendar", calendar(con, settings))
     write_table(con, "reference.churn_windows", pl.DataFrame(
         {"channel": list(m.churn_days_by_channel), "churn_seconds": [d * 86400 for d in m.churn_days_by_channel.values()]},
         schema={"channel": pl.String, "churn_seconds": pl.Int64}))
+
+
+def calendar(con: duckdb.DuckDBPyConnection, settings: Settings) -> pl.DataFrame:
+    """Every week (from Monday) and month from the stream's first event to the data's end: periods
+    in which nothing happened still get their row in the retention cohorts."""
+    first, last = con.execute("select min(occurred_at), max(occurred_at) from journeys.customer_stream").fetchall()[0]
+    last = settings.marts.as_of or last
+    schema = {"period": pl.String, "period_start": pl.Date}
+    if first is None or last is None:
+        return pl.DataFrame(schema=schema)
+    start, end = first.date(), last.date()
+    weeks = pl.date_range(start - dt.timedelta(days=start.weekday()), end, interval="1w", eager=True)
+    months = pl.date_range(start.replace(day=1), end, interval="1mo", eager=True)
+    return pl.concat([pl.DataFrame({"period": "week", "period_start": weeks}), pl.DataFrame({"period": "month", "period_start": months})],
+                     how="vertical").cast(schema)
 
 
 def removal_effects(transitions: pl.DataFrame) -> pl.DataFrame:

@@ -133,18 +133,23 @@ def query(con: duckdb.DuckDBPyConnection, layer: str, table: str, params: dict |
 
 
 def table_fingerprint(con: duckdb.DuckDBPyConnection, qualified: str, exclude: tuple[str, ...] = ()) -> str:
-    """SHA-256 of a table's rows in a canonical order: equal tables give equal fingerprints."""
+    """SHA-256 of a table's rows in a canonical order: equal tables give equal fingerprints.
+
+    Floating-point columns are rounded to 9 decimals first: a parallel sum may add the same
+    numbers in another order and differ in the last bit, which is not a different result.
+    """
     columns = [
-        r[0]
-        for r in con.execute(
-            "select column_name from information_schema.columns where table_schema = $s and table_name = $t order by ordinal_position",
+        (name, kind)
+        for name, kind in con.execute(
+            "select column_name, data_type from information_schema.columns where table_schema = $s and table_name = $t "
+            "order by ordinal_position",
             {"s": qualified.split(".")[0], "t": qualified.split(".")[1]},
         ).fetchall()
-        if r[0] not in exclude
+        if name not in exclude
     ]
-    listing = ", ".join(f'"{c}"' for c in columns)
+    listing = ", ".join(f'round("{c}", 9) as "{c}"' if kind in ("DOUBLE", "FLOAT") else f'"{c}"' for c, kind in columns)
     frame = fetch(con, f"select {listing} from {qualified} order by all")
-    digest = hashlib.sha256(",".join(columns).encode())
+    digest = hashlib.sha256(",".join(c for c, _ in columns).encode())
     for batch in frame.iter_slices(100_000):
         digest.update(batch.write_csv().encode())
     return digest.hexdigest()

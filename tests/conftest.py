@@ -9,7 +9,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from journey_analytics import identity, journeys, staging
+from journey_analytics import identity, journeys, marts, staging
 from journey_analytics.ingest.landing import SOURCES, delivery_dates
 from journey_analytics.settings import PROJECT_ROOT, Settings, load_settings
 from journey_analytics.warehouse import connect, fetch
@@ -45,7 +45,7 @@ def settings_for(landing_dir: Path, warehouse: Path, **overrides) -> Settings:
 
 def load(landing_dir: Path, warehouse: Path, *, reverse: bool = False, downstream: bool = False, **overrides) -> Settings:
     """Ingest every delivery of every source (optionally newest first) and build staging
-    (and, with downstream=True, identity and journeys too)."""
+    (and, with downstream=True, identity, journeys, stages and marts too)."""
     settings = settings_for(landing_dir, warehouse, **overrides)
     dates = delivery_dates(landing_dir)
     sources = list(reversed(SOURCES)) if reverse else list(SOURCES)
@@ -58,6 +58,7 @@ def load(landing_dir: Path, warehouse: Path, *, reverse: bool = False, downstrea
             identity.resolve(con, settings)
             for model in journeys.MODELS:
                 journeys.build_journey_model(con, model, settings)
+            marts.build_marts(con, settings)
     return settings
 
 

@@ -20,10 +20,10 @@ cohort_sizes as (
 ),
 
 calendar as (
-    select distinct cast(date_trunc($period, stream.occurred_at) as date) as period_start
-    from journeys.customer_stream as stream
+    select listed.period_start
+    from reference.calendar as listed
     cross join as_of
-    where stream.occurred_at <= as_of.as_of
+    where listed.period = $period and cast(listed.period_start as timestamp) <= as_of.as_of
 ),
 
 cells as (

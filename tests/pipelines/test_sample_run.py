@@ -17,7 +17,7 @@ from journey_analytics.warehouse import fetch, table_fingerprint
 from tests.conftest import load, read_only
 
 SAMPLE = PROJECT_ROOT / "data" / "sample"
-LAYERS = ("raw", "staging", "quarantine", "identity", "journeys")
+LAYERS = ("raw", "staging", "quarantine", "reference", "identity", "journeys", "stages", "marts")
 EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
 
 
@@ -81,7 +81,7 @@ def test_the_conservation_check_holds_for_every_file(sample_run):
 
 def test_running_twice_gives_identical_tables(sample_run):
     first, second = fingerprints(sample_run["first"]), fingerprints(sample_run["second"])
-    assert len(first) > 25 and any(t.startswith("journeys.") for t in first) and any(t.startswith("identity.") for t in first)
+    assert len(first) > 50 and all(any(t.startswith(f"{layer}.") for t in first) for layer in ("identity", "journeys", "stages", "marts"))
     assert first == second
 
 

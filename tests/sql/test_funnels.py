@@ -126,9 +126,6 @@ def test_order_modes_on_a_hand_worked_unit(tmp_path):
 def funnel(landing, tmp_path, **stage_settings):
     settings = load(landing.root, tmp_path / "w.duckdb", downstream=True, stages=stage_settings or None)
     with connect(settings) as con:
-        for model in stages.MODELS:
-            stages.build_stage_model(con, model, settings)
-        build_model(con, "marts", "funnel_conversion")
         return (fetch(con, "select unit_id, stage, reached_at from stages.unit_stages order by unit_id, stage_index"),
                 fetch(con, "select * from marts.funnel_conversion where breakdown = 'all' order by stage_model, stage_index"))
 
@@ -161,6 +158,13 @@ def test_an_email_click_then_a_store_purchase_inside_the_window_converts(landing
     assert reached["stage"].to_list() == ["awareness", "consideration", "decision", "purchase"]
     purchase = conversion.filter(pl.col("stage") == "purchase").row(0, named=True)
     assert purchase["entered"] == 1 and purchase["conversion_from_top"] == 1.0
+    settings = load_settings(warehouse_path=tmp_path / "w.duckdb", duckdb_temp_dir=tmp_path / "spill")
+    with connect(settings, read_only=True) as con:
+        # the email landing and the till sale are the journey's touches (the product view and cart are inside the site)
+        credit = dict(fetch(con, "select model || ':' || value, conversions from marts.attribution where dimension = 'channel'").rows())
+        cart = fetch(con, "select * from marts.abandonment where kind = 'cart' and breakdown = 'all'").row(0, named=True)
+    assert credit["first_touch:email"] == 1 and credit["last_touch:store"] == 1 and credit["linear:email"] == 0.5
+    assert (cart["purchased"], cart["abandoned"], cart["abandonment_rate"]) == (1, 0, 0.0)
 
 
 def test_a_store_purchase_outside_the_window_does_not_convert(landing, tmp_path):
@@ -169,6 +173,14 @@ def test_a_store_purchase_outside_the_window_does_not_convert(landing, tmp_path)
     decision = conversion.filter(pl.col("stage") == "decision").row(0, named=True)
     assert decision["entered"] == 1 and decision["advanced"] == 0
     assert conversion.filter(pl.col("stage") == "purchase").height == 0
+    settings = load_settings(warehouse_path=tmp_path / "w.duckdb", duckdb_temp_dir=tmp_path / "spill")
+    with connect(settings, read_only=True) as con:
+        dropped = fetch(con, "select * from marts.funnel_drop_off").row(0, named=True)
+        cart = fetch(con, "select * from marts.abandonment where kind = 'cart' and breakdown = 'all'").row(0, named=True)
+    # stopped at decision; its last touch was the cart add at 09:02; the data ends at the till sale (5 April 12:00)
+    assert (dropped["stopped_stage"], dropped["last_activity"], dropped["still_in_window"]) == ("decision", "added_to_cart", False)
+    assert dropped["hours_since_last_touch"] == pytest.approx(35 * 24 + 3 - 2 / 60)
+    assert (cart["purchased"], cart["abandoned"], cart["abandonment_rate"]) == (0, 1, 1.0)
 
 
 def test_a_skipped_stage_counts_only_when_allowed(landing, tmp_path):
