@@ -418,8 +418,9 @@ class MartSettings(_Model):
 
     @model_validator(mode="after")
     def _shares(self) -> "MartSettings":
-        if self.position_first_share + self.position_last_share > 1 or min(self.position_first_share, self.position_last_share) < 0:
-            raise ValueError("marts.position_first_share + position_last_share must lie in [0, 1]")
+        total = self.position_first_share + self.position_last_share
+        if not 0 < total <= 1 or min(self.position_first_share, self.position_last_share) < 0:
+            raise ValueError("marts.position_first_share + position_last_share must lie in (0, 1], each at least 0")
         return self
 
 

@@ -14,6 +14,7 @@ REFERENCE = {
     "reference.cart_activities": [],
     "reference.churn_signals": [],
     "reference.churn_windows": [],
+    "reference.calendar": [],
     "stages.stage_rules": [],
     "stages.stage_models": [],
     "journeys.purchase_activities": [dg.AssetKey(["journeys", "customer_stream"])],

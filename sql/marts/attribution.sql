@@ -38,7 +38,7 @@ weighted as (
 normalised as (
     select
         weighted.*,
-        decay_weight / sum(decay_weight) over (partition by journey_id) as time_decay
+        decay_weight / cast(sum(cast(decay_weight as decimal(38, 18))) over (partition by journey_id) as double) as time_decay
     from weighted
 ),
 
@@ -73,15 +73,21 @@ heuristic as (
         model,
         dimension,
         value,
-        sum(credit) as conversions,
-        sum(credit * coalesce(conversion_revenue, 0)) as revenue
+        cast(sum(cast(credit as decimal(38, 15))) as double) as conversions,
+        cast(sum(cast(credit * coalesce(conversion_revenue, 0) as decimal(38, 12))) as double) as revenue
     from credited
     group by model, dimension, value
 ),
 
 totals as (
-    select count(distinct journey_id) as conversions, sum(coalesce(conversion_revenue, 0)) as revenue
+    select count(distinct journey_id) as conversions, cast(sum(cast(coalesce(conversion_revenue, 0) as decimal(38, 12))) as double) as revenue
     from (select distinct journey_id, conversion_revenue from converted_touches) as journeys_converted
+),
+
+effect_totals as (
+    select dimension, cast(sum(cast(removal_effect as decimal(38, 18))) as double) as total_effect
+    from journeys.markov_removal_effects
+    group by dimension
 ),
 
 markov as (
@@ -89,13 +95,12 @@ markov as (
         'markov' as model,
         effects.dimension,
         effects.state as value,
-        case when sum(effects.removal_effect) over (partition by effects.dimension) > 0
-            then totals.conversions * effects.removal_effect / sum(effects.removal_effect) over (partition by effects.dimension)
-            else 0.0 end as conversions,
-        case when sum(effects.removal_effect) over (partition by effects.dimension) > 0
-            then totals.revenue * effects.removal_effect / sum(effects.removal_effect) over (partition by effects.dimension)
-            else 0.0 end as revenue
+        case when effect_totals.total_effect > 0
+            then totals.conversions * effects.removal_effect / effect_totals.total_effect else 0.0 end as conversions,
+        case when effect_totals.total_effect > 0
+            then totals.revenue * effects.removal_effect / effect_totals.total_effect else 0.0 end as revenue
     from journeys.markov_removal_effects as effects
+    inner join effect_totals on effect_totals.dimension = effects.dimension
     cross join totals
 ),
 

@@ -51,7 +51,7 @@ person_orders as (
     select
         person_id,
         count(case when is_purchase then 1 end) as orders,
-        sum(case when is_purchase or revenue < 0 then coalesce(revenue, 0) else 0 end) as revenue,
+        cast(sum(case when is_purchase or revenue < 0 then cast(coalesce(revenue, 0) as decimal(38, 12)) else 0 end) as double) as revenue,
         min(case when is_purchase then occurred_at end) as first_order_at,
         max(case when is_purchase then occurred_at end) as last_order_at,
         min(period_start) as first_active_period,
