@@ -10,19 +10,23 @@
 -- customers (5 = most recent, most frequent, highest revenue; ties by person_id).
 -- churn_status: 'churned', 'censored' (a customer not churned by the data's end) or
 -- 'not_customer' (marts.churn_points); churned_at and churn_reason of the final churn.
--- lifecycle_status for the data's last $period (growth accounting): 'new' (first own event in
--- it), 'returning' (active in it and the period before), 'resurrecting' (active in it, not in the
+-- lifecycle_status for the last complete $period before the data's end (growth accounting; a
+-- period still running would call everyone quiet so far dormant): 'new' (first own event in it),
+-- 'returning' (active in it and the period before), 'resurrecting' (active in it, not in the
 -- period before, but earlier), 'dormant' (active in the period before, not in it), 'inactive'
--- (active in neither).
+-- (active in neither); null for persons first active after that period.
 with as_of as (
     select coalesce(cast($as_of as timestamp), max(occurred_at)) as as_of from journeys.customer_stream
 ),
 
 periods as (
     select
-        cast(date_trunc($period, as_of) as date) as last_period,
-        cast(date_trunc($period, cast(date_trunc($period, as_of) as date) - interval '1' day) as date) as previous_period
-    from as_of
+        last_period,
+        cast(date_trunc($period, last_period - interval '1' day) as date) as previous_period
+    from (
+        select cast(date_trunc($period, cast(date_trunc($period, as_of + interval '1' day) as date) - interval '1' day) as date) as last_period
+        from as_of
+    ) as complete
 ),
 
 stream_summary as (
@@ -118,6 +122,7 @@ final as (
         case when final_churn.outcome = 'churned' then final_churn.churn_reason end as churn_reason,
         case
             when person_orders.person_id is null then 'inactive'
+            when person_orders.first_active_period > periods.last_period then null
             when person_orders.active_last = 1 and person_orders.first_active_period = periods.last_period then 'new'
             when person_orders.active_last = 1 and person_orders.active_previous = 1 then 'returning'
             when person_orders.active_last = 1 and person_orders.active_before = 1 then 'resurrecting'

@@ -240,9 +240,10 @@ SUMMARY = [("journeys", "customer_activity"), ("marts", "churn_points"), ("marts
 
 def test_customer_summary_rfm_and_lifecycle(tmp_path):
     frame = pl.concat([churn_stream(), stream([
-        ("p6", 160, "viewed_page", "direct"),                                # first seen in June: new
-        ("p7", 130, "viewed_page", "direct"), ("p7", 162, "opened_email", "email"),  # May and June: returning
-        ("p8", 40, "viewed_page", "direct"), ("p8", 161, "viewed_page", "direct"),   # February and June: resurrecting
+        ("p6", 160, "viewed_page", "direct"),                                        # first seen in June: after May
+        ("p7", 130, "viewed_page", "direct"), ("p7", 162, "opened_email", "email"),  # first seen in May: new
+        ("p8", 40, "viewed_page", "direct"), ("p8", 131, "viewed_page", "direct"),   # February and May: resurrecting
+        ("p9", 100, "viewed_page", "direct"),                                        # April only: dormant in May
     ])])
     q = build(tmp_path, frame, SUMMARY, marts={"as_of": AS_OF})
     people = {r["person_id"]: r for r in q("select * from marts.customer_summary").to_dicts()}
@@ -254,9 +255,11 @@ def test_customer_summary_rfm_and_lifecycle(tmp_path):
     assert people["p5"]["churn_status"] == "not_customer" and people["p5"]["r_score"] is None
     # recency quintiles among the four customers (ties by person): p1 and p4 bought 1 Jan, p3 1 April, p2 1 May
     assert [people[p]["r_score"] for p in ("p1", "p4", "p3", "p2")] == [1, 2, 3, 4]
+    # the last complete month before 15 June is May (April before it)
     status = {p: people[p]["lifecycle_status"] for p in people}
-    assert status == {"p1": "inactive", "p2": "dormant", "p3": "dormant", "p4": "inactive", "p5": "inactive",
-                      "p6": "new", "p7": "returning", "p8": "resurrecting"}
+    assert status == {"p1": "inactive", "p2": "new", "p3": "returning", "p4": "inactive", "p5": "inactive",
+                      "p6": None, "p7": "new", "p8": "resurrecting", "p9": "dormant"}
+    assert people["p1"]["lifecycle_period"] == dt.date(2025, 5, 1)
     cohorts = q("select cohort, period_number, cohort_customers, active_customers, purchasing_customers from marts.retention_cohorts "
                 "order by cohort, period_number")
     jan = cohorts.filter(pl.col("cohort") == dt.date(2025, 1, 1))
