@@ -283,3 +283,32 @@ def test_stage_spells_current_stage_and_regressions(tmp_path):
     assert (progress["furthest_stage"], progress["current_stage"], progress["regressions"], progress["stage_changes"]) == (
         "decision", "consideration", 1, 3)
     assert progress["funnel_stage"] is None  # the funnel counts journeys by default, this row is the person's
+
+
+def test_drop_off_drivers_odds_ratio_on_hand_worked_journeys(tmp_path):
+    def journey(person, ticket, buys):
+        rows = [(person, 0, "viewed_page", "paid_search"), (person, 0.1, "viewed_product", "internal"),
+                (person, 0.2, "added_to_cart", "internal")]
+        rows += [(person, 0.3, "opened_support_ticket", "call_centre")] if ticket else []
+        rows += [(person, 0.4, "completed_order", "internal", 10.0)] if buys else []
+        return rows
+
+    # at decision: three drop off (two opened a ticket), two buy (one opened a ticket); the data ends on day 60
+    rows = journey("d1", True, False) + journey("d2", True, False) + journey("d3", False, False) + journey("a1", False, True) + \
+        journey("a2", True, True)
+    q = build(tmp_path, stream(rows), [("journeys", "customer_activity"), ("marts", "funnel_drop_off"), ("marts", "drop_off_drivers")],
+              marts={"as_of": T0 + dt.timedelta(days=60), "driver_min_support": 1})
+    # the buyers stop at purchase (no repeat order), the others at decision
+    dropped = q("select unit_id, stopped_stage, last_activity, still_in_window from marts.funnel_drop_off "
+                "where stopped_stage = 'decision' order by unit_id").rows()
+    assert dropped == [("d1:1", "decision", "opened_support_ticket", False), ("d2:1", "decision", "opened_support_ticket", False),
+                       ("d3:1", "decision", "added_to_cart", False)]
+    ticket = q("select * from marts.drop_off_drivers where stage = 'decision' and activity = 'opened_support_ticket'").row(0, named=True)
+    # a = 2 dropped with, b = 1 dropped without, c = 1 advanced with, d = 1 advanced without: OR = (2 x 1) / (1 x 1)
+    assert (ticket["dropped_units"], ticket["advanced_units"], ticket["dropped_with_activity"], ticket["advanced_with_activity"]) == (3, 2, 2, 1)
+    assert ticket["odds_ratio"] == pytest.approx(2.0)
+    spread = 1.96 * (1 / 2 + 1 + 1 + 1) ** 0.5
+    assert (ticket["odds_ratio_low"], ticket["odds_ratio_high"]) == pytest.approx((2 * np.exp(-spread), 2 * np.exp(spread)))
+    # every unit at decision added to cart: a zero cell, so 0.5 is added to each: (3.5 x 0.5) / (0.5 x 2.5)
+    cart = q("select odds_ratio from marts.drop_off_drivers where stage = 'decision' and activity = 'added_to_cart'").item()
+    assert cart == pytest.approx(3.5 * 0.5 / (0.5 * 2.5))
