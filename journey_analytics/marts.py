@@ -12,6 +12,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from journey_analytics.journeys import data_end
 from journey_analytics.settings import Settings
 from journey_analytics.warehouse import build_model, fetch, write_table
 
@@ -26,7 +27,6 @@ START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
 def params(settings: Settings) -> dict:
     m, s = settings.marts, settings.stages
     return {
-        "as_of": m.as_of,
         "churn_seconds": m.churn_days * 86400,
         "window_seconds": s.window_days * 86400,
         "unit": s.unit,
@@ -63,8 +63,8 @@ def write_reference_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -
 def calendar(con: duckdb.DuckDBPyConnection, settings: Settings) -> pl.DataFrame:
     """Every week (from Monday) and month from the stream's first event to the data's end: periods
     in which nothing happened still get their row in the retention cohorts."""
-    first, last = con.execute("select min(occurred_at), max(occurred_at) from journeys.customer_stream").fetchall()[0]
-    last = settings.marts.as_of or last
+    first = con.execute("select min(occurred_at) from journeys.customer_stream").fetchall()[0][0]
+    last = data_end(con, settings)
     schema = {"period": pl.String, "period_start": pl.Date}
     if first is None or last is None:
         return pl.DataFrame(schema=schema)
@@ -133,7 +133,7 @@ def build_mart_model(con: duckdb.DuckDBPyConnection, layer: str, name: str, sett
     write_reference_tables(con, settings)
     if (layer, name) == ("journeys", "markov_removal_effects"):
         return build_markov_removal_effects(con)
-    return build_model(con, layer, name, params(settings))
+    return build_model(con, layer, name, {**params(settings), "as_of": data_end(con, settings)})
 
 
 def build_marts(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from journey_analytics.journeys import data_end
 from journey_analytics.settings import Settings
 from journey_analytics.warehouse import SQL_DIR, bind, build_model, write_table
 
@@ -19,7 +20,7 @@ MODELS = ("event_stages", "funnel_levels", "funnel_units", "unit_stages", "stage
 
 def params(settings: Settings) -> dict:
     s = settings.stages
-    return {"unit": s.unit, "allow_skipped": s.allow_skipped, "window_seconds": s.window_days * 86400, "as_of": settings.marts.as_of}
+    return {"unit": s.unit, "allow_skipped": s.allow_skipped, "window_seconds": s.window_days * 86400}
 
 
 def write_reference_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
@@ -78,4 +79,4 @@ def build_stage_model(con: duckdb.DuckDBPyConnection, name: str, settings: Setti
     write_reference_tables(con, settings)
     if name == "funnel_levels":
         return build_funnel_levels(con, settings)
-    return build_model(con, "stages", name, params(settings))
+    return build_model(con, "stages", name, {**params(settings), "as_of": data_end(con, settings)})

@@ -4,7 +4,7 @@
 -- deleted or closed); is_purchase marks purchases (journeys.purchase_activities) and
 -- first_purchase_at is the person's first. next_at and previous_* look at the person's previous and
 -- next own events that are not churn signals (what churn's inactivity gaps are measured between).
-with own as (
+with flagged as (
     select
         stream.person_id,
         stream.event_key,
@@ -23,11 +23,11 @@ with own as (
         ) as is_churn_signal,
         exists (select 1 from journeys.purchase_activities as purchases where purchases.activity = stream.activity) as is_purchase
     from journeys.customer_stream as stream
-    where stream.activity not in (select activity from reference.passive_activities)
-        or exists (
-            select 1 from reference.churn_signals as signals
-            where signals.activity = stream.activity and (signals.touchpoint is null or signals.touchpoint = stream.touchpoint)
-        )
+),
+
+own as (
+    select * from flagged
+    where is_churn_signal or activity not in (select activity from reference.passive_activities)
 ),
 
 first_purchases as (

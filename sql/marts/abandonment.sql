@@ -6,7 +6,7 @@
 -- once the window has closed before the data's end, and is still_open before that.
 -- abandonment_rate = abandoned / (abandoned + purchased).
 with as_of as (
-    select coalesce(cast($as_of as timestamp), max(occurred_at)) as as_of from journeys.customer_stream
+    select cast($as_of as timestamp) as as_of
 ),
 
 firsts as (

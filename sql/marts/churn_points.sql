@@ -16,7 +16,7 @@
 -- customer whose last event is less than a window before the data's end is 'censored': we cannot
 -- know yet whether they churned, so they are never counted as churned.
 with as_of as (
-    select coalesce(cast($as_of as timestamp), max(occurred_at)) as as_of from journeys.customer_stream
+    select cast($as_of as timestamp) as as_of
 ),
 
 customer_events as (

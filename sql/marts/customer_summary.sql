@@ -16,7 +16,7 @@
 -- period before, but earlier), 'dormant' (active in the period before, not in it), 'inactive'
 -- (active in neither); null for persons first active after that period.
 with as_of as (
-    select coalesce(cast($as_of as timestamp), max(occurred_at)) as as_of from journeys.customer_stream
+    select cast($as_of as timestamp) as as_of
 ),
 
 periods as (

@@ -96,6 +96,14 @@ corrected as (
     from cells
 ),
 
+logged as (
+    select
+        corrected.*,
+        ln(((a + k) * (d + k)) / ((b + k) * (c + k))) as log_odds_ratio,
+        sqrt(1.0 / (a + k) + 1.0 / (b + k) + 1.0 / (c + k) + 1.0 / (d + k)) as standard_error
+    from corrected
+),
+
 final as (
     select
         stage_model,
@@ -108,10 +116,10 @@ final as (
         c as advanced_with_activity,
         cast(a as double) / nullif(dropped_units, 0) as share_of_dropped,
         cast(c as double) / nullif(advanced_units, 0) as share_of_advanced,
-        ((a + k) * (d + k)) / ((b + k) * (c + k)) as odds_ratio,
-        exp(ln(((a + k) * (d + k)) / ((b + k) * (c + k))) - 1.96 * sqrt(1.0 / (a + k) + 1.0 / (b + k) + 1.0 / (c + k) + 1.0 / (d + k))) as odds_ratio_low,
-        exp(ln(((a + k) * (d + k)) / ((b + k) * (c + k))) + 1.96 * sqrt(1.0 / (a + k) + 1.0 / (b + k) + 1.0 / (c + k) + 1.0 / (d + k))) as odds_ratio_high
-    from corrected
+        exp(log_odds_ratio) as odds_ratio,
+        exp(log_odds_ratio - 1.96 * standard_error) as odds_ratio_low,
+        exp(log_odds_ratio + 1.96 * standard_error) as odds_ratio_high
+    from logged
 )
 
 select * from final

@@ -9,7 +9,7 @@
 -- advance -- count it as a drop-off only once the window has closed (the drivers and the
 -- abandonment rates leave such units out).
 with as_of as (
-    select coalesce(cast($as_of as timestamp), max(occurred_at)) as as_of from journeys.customer_stream
+    select cast($as_of as timestamp) as as_of
 ),
 
 furthest as (

@@ -5,7 +5,7 @@
 -- passive events and churn signals excluded). Period 0 always has share_purchasing 1.
 -- is_partial: the period runs past the data's end (marts.as_of), so its shares may still rise.
 with as_of as (
-    select coalesce(cast($as_of as timestamp), max(occurred_at)) as as_of from journeys.customer_stream
+    select cast($as_of as timestamp) as as_of
 ),
 
 customers as (

@@ -8,7 +8,7 @@
 -- (e.g. decision, then consideration again). Unlike the funnel (stages.unit_stages) spells
 -- ignore the window and the order of stages: they describe where the unit was, not how far it got.
 with as_of as (
-    select coalesce(cast($as_of as timestamp), max(occurred_at)) as as_of from journeys.customer_stream
+    select cast($as_of as timestamp) as as_of
 ),
 
 journey_ends as (
