@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -424,6 +425,29 @@ class MartSettings(_Model):
         return self
 
 
+class PublishSettings(_Model):
+    """The read-only snapshot for BI tools (docs/bi-tools.md)."""
+
+    #: publish after every run that builds the marts
+    enabled: bool = True
+    #: the snapshot file; default: published/<warehouse name>.duckdb beside the warehouse
+    path: Path | None = None
+    #: schemas copied whole, and single tables (schema.table) copied besides
+    schemas: list[str] = Field(default_factory=lambda: ["marts"])
+    tables: list[str] = Field(default_factory=lambda: ["stages.unit_progress", "identity.persons"])
+    #: DuckDB storage format of the snapshot: v1.0.0 is readable by every DuckDB from 1.0 on (the
+    #: DuckDB 1.x JDBC, ODBC and duckdb-engine drivers BI tools ship)
+    storage_version: str = "v1.0.0"
+
+    @field_validator("tables")
+    @classmethod
+    def _qualified(cls, tables: list[str]) -> list[str]:
+        for t in tables:
+            if not re.fullmatch(r"[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*", t):
+                raise ValueError(f"publish.tables: {t!r} is not schema.table")
+        return tables
+
+
 class Settings(_Model):
     """Everything a user can tune. Defaults are documented in docs/ and in this file."""
 
@@ -444,8 +468,14 @@ class Settings(_Model):
     journeys: JourneySettings = Field(default_factory=JourneySettings)
     stages: StageSettings = Field(default_factory=StageSettings)
     marts: MartSettings = Field(default_factory=MartSettings)
+    publish: PublishSettings = Field(default_factory=PublishSettings)
     #: user exports mapped onto our entities, per source
     mappings: dict[Literal["web", "email", "crm", "store"], dict[str, Mapping]] = Field(default_factory=dict)
+
+    @property
+    def published_path(self) -> Path:
+        """Where the BI snapshot goes (publish.path, or published/<warehouse name> beside the warehouse)."""
+        return self.publish.path or self.warehouse_path.parent / "published" / self.warehouse_path.name
 
     @property
     def hash_salt(self) -> str:
@@ -461,6 +491,9 @@ def _resolve_paths(raw: dict, base: Path) -> dict:
         if key in raw:
             p = Path(raw[key])
             raw[key] = p if p.is_absolute() else (base / p).resolve()
+    publish = raw.get("publish") or {}
+    if publish.get("path") and not Path(publish["path"]).is_absolute():
+        publish["path"] = (base / publish["path"]).resolve()
     return raw
 
 

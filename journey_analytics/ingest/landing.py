@@ -445,3 +445,16 @@ def load_source_partition(source: str, delivery_date: dt.date, settings: Setting
         schema=LANDED_FILE_COLUMNS,
     )
     return load
+
+
+def delivery_fingerprints(landing_dir: Path, sources=SOURCES) -> dict[str, str]:
+    """For every delivery date with files: a digest of its files' paths, sizes and modification
+    times, so a watcher can tell which delivery dates changed since it last looked."""
+    digests: dict[str, "hashlib._Hash"] = {}
+    for day in delivery_dates(landing_dir, sources):
+        for source in sources:
+            for landed in discover(landing_dir, source, day):
+                stat = landed.path.stat()
+                digest = digests.setdefault(day.isoformat(), hashlib.sha256())
+                digest.update(f"{landed.rel_path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return {day: digest.hexdigest()[:16] for day, digest in sorted(digests.items())}
