@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import csv
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,20 +12,11 @@ from journey_analytics.settings import PROJECT_ROOT
 from journey_analytics.warehouse import fetch, table_fingerprint
 
 from tests.conftest import load, read_only
+from tests.pipelines.conftest import journey_run
 
 SAMPLE = PROJECT_ROOT / "data" / "sample"
 LAYERS = ("raw", "staging", "quarantine", "reference", "identity", "journeys", "stages", "marts")
 EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
-
-
-def journey_run(warehouse: Path, home: Path) -> str:
-    env = {**os.environ, "DAGSTER_HOME": str(home), "JOURNEY_WAREHOUSE_PATH": "", "JOURNEY_LANDING_DIR": ""}
-    result = subprocess.run(
-        [sys.executable, "-m", "journey_analytics.cli", "run", "--warehouse", str(warehouse)],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
 
 
 def fingerprints(path: Path) -> dict[str, str]:
