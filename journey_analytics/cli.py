@@ -88,5 +88,60 @@ def generate(customers: int, days: int, seed: int, start, out: Path) -> None:
         click.echo(f"  {source}: {count} records")
 
 
+def _database(database: Path | None) -> Path:
+    """The file to read: --database, else the published snapshot (never blocks a run), else the warehouse."""
+    from journey_analytics.settings import load_settings
+
+    if database:
+        if not database.is_file():
+            raise click.BadParameter(f"{database} does not exist", param_hint="--database")
+        return database
+    settings = load_settings()
+    for candidate in (settings.published_path, settings.warehouse_path):
+        if candidate.is_file():
+            return candidate
+    raise click.UsageError(f"neither {settings.published_path} nor {settings.warehouse_path} exists: run `journey run` first")
+
+
+@main.command(name="export")
+@click.option("--mart", "marts", multiple=True, help="A mart to export (repeatable), e.g. funnel_conversion or stages.unit_progress; default: every mart.")
+@click.option("--format", "formats", multiple=True, type=click.Choice(["parquet", "csv", "xlsx"]), help="Repeatable; default: all three.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("exports"), show_default=True, help="Folder for <format>/<mart> files.")
+@click.option("--database", type=click.Path(dir_okay=False, path_type=Path), help="DuckDB file to read; default: the published snapshot, else the warehouse.")
+def export_command(marts: tuple[str, ...], formats: tuple[str, ...], out: Path, database: Path | None) -> None:
+    """Write marts to Parquet (Hive-partitioned where it helps), CSV and XLSX; see docs/exports.md."""
+    import duckdb
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from journey_analytics import export
+
+    source = _database(database)
+    console = Console()
+    with duckdb.connect(str(source), read_only=True) as con:
+        try:
+            tables = export.resolve_tables(con, list(marts))
+            chosen = list(formats) or list(export.FORMATS)
+            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          console=console, transient=True) as progress:
+                task = progress.add_task("exporting", total=len(tables) * len(chosen))
+
+                def step(table: str, fmt: str) -> None:
+                    progress.update(task, description=f"{fmt:7} {table}")
+
+                written = export.export(con, tables, chosen, out, progress=lambda t, f: (step(t, f), progress.advance(task, 0)))
+                progress.update(task, completed=len(written))
+        except export.ExportError as error:
+            raise click.ClickException(str(error)) from error
+    summary = Table(title=f"Exported from {source}", show_lines=False)
+    for column in ("table", "format", "rows", "path"):
+        summary.add_column(column, justify="right" if column == "rows" else "left")
+    for item in written:
+        summary.add_row(item.table, item.format, f"{item.rows:,}", str(item.path))
+    console.print(summary)
+    console.print(f"{len(written)} file(s) written under {out}")
+
+
 if __name__ == "__main__":
     main()

@@ -80,3 +80,15 @@ def run(landing: Landing, tmp_path: Path):
 
 def read_only(path: Path) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(path), read_only=True)
+
+
+@pytest.fixture(scope="session")
+def generated_warehouse(tmp_path_factory) -> Settings:
+    """A small generated landing folder (80 people, 10 days) loaded through every layer up to the marts."""
+    import datetime as dt  # noqa: PLC0415
+
+    from journey_analytics.generator import GeneratorConfig, generate  # noqa: PLC0415
+
+    tmp = tmp_path_factory.mktemp("generated")
+    generate(GeneratorConfig(customers=80, days=10, seed=11, start=dt.date(2025, 5, 1)), tmp / "gen")
+    return load(tmp / "gen" / "landing", tmp / "warehouse.duckdb", downstream=True)
