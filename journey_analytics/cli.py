@@ -143,5 +143,28 @@ def export_command(marts: tuple[str, ...], formats: tuple[str, ...], out: Path, 
     console.print(f"{len(written)} file(s) written under {out}")
 
 
+@main.command()
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("reports/journeys.html"), show_default=True, help="The HTML file to write.")
+@click.option("--database", type=click.Path(dir_okay=False, path_type=Path), help="DuckDB file to read; default: the published snapshot, else the warehouse.")
+@click.option("--stage-model", help="Stage model for the drop-off chart; default: 'default' when present, else the first.")
+def report(out: Path, database: Path | None, stage_model: str | None) -> None:
+    """Write one self-contained HTML report (works offline): funnels, drop-off, Sankey, churn, attribution, retention."""
+    import duckdb
+    from rich.console import Console
+
+    from journey_analytics.report import write_report
+
+    source = _database(database)
+    console = Console()
+    with console.status(f"Reading {source}"), duckdb.connect(str(source), read_only=True) as con:
+        try:
+            charts = write_report(con, out, stage_model, source=str(source))
+        except ValueError as error:
+            raise click.ClickException(str(error)) from error
+    for chart in charts:
+        console.print(f"  {chart.title}: {chart.numbers.height:,} rows" + ("" if chart.numbers.height else " (no data: shown as a note)"))
+    console.print(f"Report written to {out} ({out.stat().st_size / 1e6:.1f} MB, self-contained)")
+
+
 if __name__ == "__main__":
     main()

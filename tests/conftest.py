@@ -84,11 +84,12 @@ def read_only(path: Path) -> duckdb.DuckDBPyConnection:
 
 @pytest.fixture(scope="session")
 def generated_warehouse(tmp_path_factory) -> Settings:
-    """A small generated landing folder (80 people, 10 days) loaded through every layer up to the marts."""
+    """A small generated landing folder (150 people over 40 days across two months) loaded through
+    every layer up to the marts."""
     import datetime as dt  # noqa: PLC0415
 
     from journey_analytics.generator import GeneratorConfig, generate  # noqa: PLC0415
 
     tmp = tmp_path_factory.mktemp("generated")
-    generate(GeneratorConfig(customers=80, days=10, seed=11, start=dt.date(2025, 5, 1)), tmp / "gen")
+    generate(GeneratorConfig(customers=150, days=40, seed=11, start=dt.date(2025, 5, 10)), tmp / "gen")
     return load(tmp / "gen" / "landing", tmp / "warehouse.duckdb", downstream=True)
