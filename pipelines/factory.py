@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterable
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from journey_analytics.warehouse import ensure_schemas, sql_path
+from journey_analytics.catalog import entries
+from journey_analytics.warehouse import ensure_schemas, fetch, sql_path
 
 from pipelines.resources import JourneySettings
 
@@ -27,6 +28,37 @@ def sql_description(layer: str, table: str) -> str:
     return "\n".join(lines).strip()
 
 
+def summary(layer: str, table: str, text: str | None = None) -> str:
+    """The one-sentence description the UI shows: the data dictionary's, else the definition's first sentence."""
+    entry = entries().get(f"{layer}.{table}")
+    if entry:
+        return entry.summary
+    flat = " ".join((text or sql_description(layer, table)).split())
+    return re.split(r"(?<=[.])\s", flat, maxsplit=1)[0]
+
+
+def definition_metadata(layer: str, table: str) -> dict:
+    """The SQL file's opening comment (grain, columns, definitions) as markdown metadata."""
+    text = sql_description(layer, table)
+    return {"definition": dg.MetadataValue.md(text)} if text else {}
+
+
+def markdown_preview(con, qualified: str, rows: int = 10) -> str:
+    """The first rows (in a fixed order) as a markdown table for the asset page."""
+    frame = fetch(con, f"select * from {qualified} order by all limit {int(rows)}")
+
+    def cell(value) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.iter_rows()]
+    return "\n".join(lines)
+
+
 def sql_dependencies(layer: str, table: str, aliases: dict[str, list[dg.AssetKey]]) -> list[dg.AssetKey]:
     """Asset keys of the tables a SQL file reads; `aliases` maps side tables to their writers."""
     path = sql_path(layer, table)
@@ -41,16 +73,20 @@ def sql_dependencies(layer: str, table: str, aliases: dict[str, list[dg.AssetKey
     return [keys[k] for k in sorted(keys)]
 
 
-def table_metadata(con, qualified: str) -> dict:
+def table_metadata(con, qualified: str, preview: bool = False) -> dict:
+    """Row count, column schema (with the data dictionary's meanings), and for marts a preview."""
     rows = con.execute(f"select count(*) from {qualified}").fetchall()[0][0]
+    entry = entries().get(qualified)
+    meanings = {c.name: c.meaning for c in entry.columns} if entry else {}
     columns = con.execute(
         "select column_name, data_type from information_schema.columns where table_schema = $s and table_name = $t order by ordinal_position",
         {"s": qualified.split(".")[0], "t": qualified.split(".")[1]},
     ).fetchall()
     return {
         "dagster/row_count": dg.MetadataValue.int(int(rows)),
-        "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(name, str(kind)) for name, kind in columns]),
+        "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(name, str(kind), description=meanings.get(name)) for name, kind in columns]),
         "table": dg.MetadataValue.text(qualified),
+        **({"preview": dg.MetadataValue.md(markdown_preview(con, qualified))} if preview else {}),
     }
 
 
@@ -79,7 +115,8 @@ def sql_model_assets(
                 key=dg.AssetKey([layer, table]),
                 name=None,
                 group_name=layer,
-                description=descriptions.get(table) or sql_description(layer, table),
+                description=descriptions.get(table) or summary(layer, table),
+                metadata=definition_metadata(layer, table),
                 deps=sql_dependencies(layer, table, aliases) + extra_deps.get(table, []),
                 check_specs=specs,
                 pool="duckdb",
@@ -90,7 +127,7 @@ def sql_model_assets(
                 with duckdb.get_connection() as con:
                     ensure_schemas(con)
                     build(con, table, settings)
-                    metadata = table_metadata(con, f"{layer}.{table}")
+                    metadata = table_metadata(con, f"{layer}.{table}", preview=layer == "marts")
                     results = list(evaluate(con, settings)) if evaluate else []
                 yield dg.MaterializeResult(metadata=metadata)
                 yield from results

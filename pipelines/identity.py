@@ -6,7 +6,7 @@ from dagster_duckdb import DuckDBResource
 from journey_analytics.identity import resolve
 from journey_analytics.warehouse import ensure_schemas
 
-from pipelines.factory import sql_description, table_metadata
+from pipelines.factory import definition_metadata, summary, table_metadata
 from pipelines.resources import JourneySettings
 
 TABLES = ("identifier_sightings", "identifier_links", "identity_map", "persons", "link_decisions", "person_id_history")
@@ -17,7 +17,8 @@ DESCRIPTIONS = {"person_id_history": "Every person id that no longer exists (abs
 @dg.multi_asset(
     name="resolve_identities",
     specs=[
-        dg.AssetSpec(KEYS[t], description=DESCRIPTIONS.get(t) or sql_description("identity", t).split("\n")[0], group_name="identity",
+        dg.AssetSpec(KEYS[t], description=DESCRIPTIONS.get(t) or summary("identity", t), group_name="identity",
+                     metadata=definition_metadata("identity", t),
                      deps=[dg.AssetKey(["staging", "events"]), dg.AssetKey(["staging", "contact_versions"])], kinds={"duckdb", "sql"})
         for t in TABLES
     ],
