@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -26,12 +27,11 @@ def prepare_dagster_home() -> Path:
     return home
 
 
-def _table(rows: list[dict], columns: list[str]) -> str:
-    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) if rows else len(c) for c in columns}
-    lines = ["  ".join(c.ljust(widths[c]) for c in columns), "  ".join("-" * widths[c] for c in columns)]
-    for r in rows:
-        lines.append("  ".join(str(r[c]).rjust(widths[c]) if isinstance(r[c], int) else str(r[c]).ljust(widths[c]) for c in columns))
-    return "\n".join(lines)
+def _console():
+    """A rich console; when the output is not a terminal (a log, a pipe) wide enough not to wrap tables."""
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=160, soft_wrap=True)
 
 
 @click.group()
@@ -52,24 +52,64 @@ def run(landing: Path | None, warehouse: Path | None) -> None:
         os.environ["JOURNEY_WAREHOUSE_PATH"] = str(warehouse.resolve())
     prepare_dagster_home()
 
+    from rich import box
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
     from journey_analytics import runner
 
-    outcome = runner.run_all()
-    click.echo(f"Landing folder: {outcome.settings.landing_dir}")
-    click.echo(f"Delivery dates: {outcome.first_date} .. {outcome.last_date} ({outcome.date_count} with files)\n")
-    click.echo(_table(outcome.summary, ["source", "files", "rows_read", "rows_staged", "rows_quarantined", "rows_duplicate", "load_errors", "balanced"]))
+    console = _console()
+
+    class Bar:
+        def __init__(self, progress: Progress):
+            self.progress, self.task = progress, progress.add_task("starting Dagster", total=None)
+
+        def start(self, total_steps: int) -> None:
+            self.progress.update(self.task, total=total_steps)
+
+        def step(self, step_key: str, status: str) -> None:
+            if status == "started":
+                self.progress.update(self.task, description=step_key)
+            else:
+                self.progress.advance(self.task)
+                if status == "failed":
+                    self.progress.console.print(f"[red]failed:[/red] {step_key}")
+
+    started = time.monotonic()
+    try:
+        with Progress(TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, transient=True) as bar:
+            outcome = runner.run_all(progress=Bar(bar))
+    except runner.NothingToLoad as error:
+        raise click.ClickException(str(error)) from error
+    elapsed = time.monotonic() - started
+
+    console.print(f"Landing folder: {outcome.settings.landing_dir}")
+    console.print(f"Delivery dates: {outcome.first_date} .. {outcome.last_date} ({outcome.date_count} with files)")
+    columns = ["source", "files", "rows_read", "rows_staged", "rows_quarantined", "rows_duplicate", "load_errors", "balanced"]
+    table = Table(*columns, box=box.SIMPLE)
+    for column in table.columns[1:-1]:
+        column.justify = "right"
+    for row in outcome.summary:
+        table.add_row(*(str(row[c]) for c in columns))
+    console.print(table)
     if outcome.load_errors:
-        click.echo("\nFiles that could not be (fully) read:")
+        console.print("Files that could not be (fully) read:")
         for e in outcome.load_errors:
-            click.echo(f"  {e}")
-    click.echo(f"\nEvents in staging.events: {outcome.event_count}")
+            console.print(f"  {e}", markup=False)
+    console.print(f"Events in staging.events: {outcome.event_count}")
     for line in outcome.extra_lines:
-        click.echo(line)
-    click.echo(f"Warehouse: {outcome.settings.warehouse_path}")
-    if outcome.failed_checks:
-        click.echo("\nFailed checks: " + ", ".join(outcome.failed_checks), err=True)
+        console.print(line, markup=False)
+    console.print(f"Warehouse: {outcome.settings.warehouse_path}")
+    if outcome.settings.publish.enabled:
+        console.print(f"Published for BI tools: {outcome.settings.published_path}")
+    console.print(f"Finished in {elapsed:.1f} s.")
+    unbalanced = [row["source"] for row in outcome.summary if row["balanced"] != "yes"]
+    if outcome.failed_checks or unbalanced:
+        problems = outcome.failed_checks + [f"{source}: rows do not add up" for source in unbalanced]
+        click.echo("\nFailed checks: " + ", ".join(problems), err=True)
         sys.exit(1)
-    click.echo("All checks passed.")
+    console.print("All checks passed.")
 
 
 @main.command()
@@ -86,6 +126,23 @@ def generate(customers: int, days: int, seed: int, start, out: Path) -> None:
     click.echo(f"Wrote {stats['files']} files with {stats['records']} records for {customers} people over {days} days to {out}")
     for source, count in sorted(stats["by_source"].items()):
         click.echo(f"  {source}: {count} records")
+
+
+@main.command()
+@click.option("--port", type=int, default=3000, show_default=True, help="Port of the web UI.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0 to share it on the network).")
+def ui(port: int, host: str) -> None:
+    """Start the Dagster UI with its daemon (so the schedule and the sensors run) on this project."""
+    import subprocess
+
+    home = prepare_dagster_home()
+    click.echo(f"Dagster UI on http://{host}:{port} (Dagster home {home}); Ctrl-C stops it.")
+    # no -m: `dagster dev` reads [tool.dagster] in pyproject.toml, as a bare `dagster dev` here does
+    command = [sys.executable, "-m", "dagster", "dev", "-h", host, "-p", str(port)]
+    try:
+        sys.exit(subprocess.call(command, cwd=PROJECT_ROOT))
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 def _database(database: Path | None) -> Path:
@@ -111,14 +168,13 @@ def _database(database: Path | None) -> Path:
 def export_command(marts: tuple[str, ...], formats: tuple[str, ...], out: Path, database: Path | None) -> None:
     """Write marts to Parquet (Hive-partitioned where it helps), CSV and XLSX; see docs/exports.md."""
     import duckdb
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
     from journey_analytics import export
 
     source = _database(database)
-    console = Console()
+    console = _console()
     with duckdb.connect(str(source), read_only=True) as con:
         try:
             tables = export.resolve_tables(con, list(marts))
@@ -150,12 +206,11 @@ def export_command(marts: tuple[str, ...], formats: tuple[str, ...], out: Path, 
 def report(out: Path, database: Path | None, stage_model: str | None) -> None:
     """Write one self-contained HTML report (works offline): funnels, drop-off, Sankey, churn, attribution, retention."""
     import duckdb
-    from rich.console import Console
 
     from journey_analytics.report import write_report
 
     source = _database(database)
-    console = Console()
+    console = _console()
     with console.status(f"Reading {source}"), duckdb.connect(str(source), read_only=True) as con:
         try:
             charts = write_report(con, out, stage_model, source=str(source))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from journey_analytics.evaluation import pairwise_scores, truth_folder
 from journey_analytics.ingest.landing import delivery_dates
@@ -62,7 +63,31 @@ def loaded_dates(settings: Settings) -> list[dt.date]:
         return [r[0] for r in con.execute("select distinct _delivery_date from raw.landed_files").fetchall()]
 
 
-def run_all() -> RunOutcome:
+class Progress(Protocol):
+    """What `run_all` reports as it goes (the command line draws it as a progress bar)."""
+
+    def start(self, total_steps: int) -> None: ...
+
+    def step(self, step_key: str, status: str) -> None: ...  # status: started, succeeded, failed
+
+
+def _report_steps(instance, progress: Progress | None) -> None:
+    """Forward the instance's step events to `progress` (Dagster stores each event through
+    handle_new_event; the run ids are not known before the runs start, so listen on all)."""
+    if progress is None:
+        return
+    store = instance.handle_new_event
+    statuses = {"STEP_START": "started", "STEP_SUCCESS": "succeeded", "STEP_FAILURE": "failed"}
+
+    def handle(event, **kwargs):
+        store(event, **kwargs)
+        if event.is_dagster_event and event.dagster_event.event_type_value in statuses:
+            progress.step(event.dagster_event.step_key or "", statuses[event.dagster_event.event_type_value])
+
+    instance.handle_new_event = handle
+
+
+def run_all(progress: Progress | None = None) -> RunOutcome:
     import dagster as dg  # noqa: PLC0415 - the library proper never needs dagster
 
     from pipelines.definitions import defs  # noqa: PLC0415
@@ -83,9 +108,14 @@ def run_all() -> RunOutcome:
     ingestion_keys = [key for a in ingestion_assets for key in a.keys]
     downstream = [k for k in graph.get_all_asset_keys() if k not in ingestion_keys]
     failed: list[str] = []
+    ranges = contiguous_ranges(sorted(set(dates) | set(loaded_dates(settings))))
+    if progress:
+        downstream_steps = sum(1 for a in all_assets if set(a.keys) & set(downstream))
+        progress.start(len(ranges) * len(ingestion_assets) + downstream_steps)
+    _report_steps(instance, progress)
 
     results = []
-    for first_day, last_day in contiguous_ranges(sorted(set(dates) | set(loaded_dates(settings)))):
+    for first_day, last_day in ranges:
         results.append(
             dg.materialize(
                 all_assets,

@@ -6,13 +6,11 @@ import csv
 import re
 from pathlib import Path
 
-import pytest
 
 from journey_analytics.settings import PROJECT_ROOT
 from journey_analytics.warehouse import fetch, table_fingerprint
 
 from tests.conftest import load, read_only
-from tests.pipelines.conftest import journey_run
 
 SAMPLE = PROJECT_ROOT / "data" / "sample"
 LAYERS = ("raw", "staging", "quarantine", "reference", "identity", "journeys", "stages", "marts")
@@ -29,18 +27,6 @@ def fingerprints(path: Path) -> dict[str, str]:
         return {t[0]: table_fingerprint(con, t[0]) for t in tables}
     finally:
         con.close()
-
-
-@pytest.fixture(scope="module")
-def sample_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("sample")
-    home = tmp / "dagster_home"
-    home.mkdir()
-    first, second = tmp / "first.duckdb", tmp / "second.duckdb"
-    output = journey_run(first, home)
-    journey_run(second, home)
-    journey_run(second, home)  # the same files again into the same warehouse
-    return {"output": output, "first": first, "second": second, "tmp": tmp}
 
 
 def test_journey_run_prints_per_source_counts_that_add_up(sample_run):
