@@ -93,3 +93,18 @@ def generated_warehouse(tmp_path_factory) -> Settings:
     tmp = tmp_path_factory.mktemp("generated")
     generate(GeneratorConfig(customers=150, days=40, seed=11, start=dt.date(2025, 5, 10)), tmp / "gen")
     return load(tmp / "gen" / "landing", tmp / "warehouse.duckdb", downstream=True)
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory):
+    """`journey run` on the bundled sample through Dagster: once into `first`, twice into `second`."""
+    from tests.pipelines.conftest import journey_run  # noqa: PLC0415
+
+    tmp = tmp_path_factory.mktemp("sample")
+    home = tmp / "dagster_home"
+    home.mkdir()
+    first, second = tmp / "first.duckdb", tmp / "second.duckdb"
+    output = journey_run(first, home)
+    journey_run(second, home)
+    journey_run(second, home)  # the same files again into the same warehouse
+    return {"output": output, "first": first, "second": second, "tmp": tmp, "home": home}

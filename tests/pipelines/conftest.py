@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from journey_analytics.settings import PROJECT_ROOT
 
 
@@ -24,15 +22,3 @@ def journey(*args: str, home: Path, timeout: int = 900, check: bool = True) -> s
 
 def journey_run(warehouse: Path, home: Path, landing: Path | None = None) -> str:
     return journey("run", "--warehouse", str(warehouse), *(["--landing", str(landing)] if landing else []), home=home).stdout
-
-
-@pytest.fixture(scope="session")
-def sample_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("sample")
-    home = tmp / "dagster_home"
-    home.mkdir()
-    first, second = tmp / "first.duckdb", tmp / "second.duckdb"
-    output = journey_run(first, home)
-    journey_run(second, home)
-    journey_run(second, home)  # the same files again into the same warehouse
-    return {"output": output, "first": first, "second": second, "tmp": tmp, "home": home}
