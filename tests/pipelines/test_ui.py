@@ -106,6 +106,8 @@ def test_a_mart_page_shows_its_description_columns_preview_and_checks(webserver,
 
         page.get_by_role("tab", name="Checks").click()
         page.get_by_text("counts_never_rise_down_the_stages", exact=True).first.wait_for(timeout=60_000)
+        page.get_by_text("Succeeded", exact=True).nth(2).wait_for(timeout=60_000)  # the three checks' latest results
+        page.get_by_text("Passed", exact=True).first.wait_for(timeout=60_000)
         checks = page.inner_text("body")
         page.screenshot(path=str(output_folder() / "dagster-checks.png"))
     assert checks.count("Succeeded") >= 3, checks[:3000]
