@@ -94,12 +94,17 @@ def _write_parquet(con, qualified: str, folder: Path) -> tuple[Path, int]:
                            max_rows_per_group=BATCH_ROWS)
         return target, rows.count
     target = folder / f"{name}.parquet"
-    count = 0
     with pq.ParquetWriter(target, reader.schema) as writer:
-        for batch in reader:
-            writer.write_batch(batch)
-            count += batch.num_rows
-    return target, count
+        return target, _write_batches(reader, writer)
+
+
+def _write_batches(reader: pa.RecordBatchReader, writer) -> int:
+    """Stream every batch into a pyarrow file writer; the rows written."""
+    count = 0
+    for batch in reader:
+        writer.write_batch(batch)
+        count += batch.num_rows
+    return count
 
 
 class _Counting:
@@ -120,12 +125,8 @@ class _Counting:
 def _write_csv(con, qualified: str, folder: Path) -> tuple[Path, int]:
     target = folder / f"{qualified.split('.')[1]}.csv"
     reader = con.sql(_query(qualified)).to_arrow_reader(BATCH_ROWS)
-    count = 0
     with pacsv.CSVWriter(target, reader.schema) as writer:
-        for batch in reader:
-            writer.write_batch(batch)
-            count += batch.num_rows
-    return target, count
+        return target, _write_batches(reader, writer)
 
 
 def _write_xlsx(con, qualified: str, folder: Path) -> tuple[Path, int]:
