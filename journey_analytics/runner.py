@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from journey_analytics.evaluation import pairwise_scores, truth_folder
-from journey_analytics.ingest.landing import delivery_dates
+from journey_analytics.ingest.landing import contiguous_ranges, delivery_dates
 from journey_analytics.settings import Settings, load_settings
 from journey_analytics.staging import source_summary
 from journey_analytics.warehouse import connect, fetch, table_exists
@@ -36,21 +36,6 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 class NothingToLoad(RuntimeError):
     pass
-
-
-def contiguous_ranges(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
-    """Sorted days grouped into runs of consecutive days: one Dagster run per range.
-
-    Dagster records a few events per partition of a run, so one range over years of empty days
-    would cost minutes; the days in between hold no deliveries and need no work.
-    """
-    ranges: list[tuple[dt.date, dt.date]] = []
-    for day in days:
-        if ranges and day - ranges[-1][1] == dt.timedelta(days=1):
-            ranges[-1] = (ranges[-1][0], day)
-        else:
-            ranges.append((day, day))
-    return ranges
 
 
 def loaded_dates(settings: Settings) -> list[dt.date]:

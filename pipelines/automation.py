@@ -2,8 +2,8 @@
 
 On by default, so a fresh `dagster dev` (or `journey ui`) runs the pipeline by itself:
 
-* `watch_landing_folder` (every minute) starts `ingest_deliveries` for each delivery date whose
-  files appeared, changed or disappeared since it last looked;
+* `watch_landing_folder` (every minute) starts `ingest_deliveries` for the delivery dates whose
+  files appeared, changed or disappeared since it last looked, one run per range of consecutive dates;
 * `daily_ingest` (03:00 UTC) ingests yesterday's delivery date, so a day that closed is loaded
   even when the sensor is off, and catches files copied in with old modification times;
 * `refresh_after_ingestion` starts `refresh_downstream` (staging, identity, journeys, stages,
@@ -20,7 +20,7 @@ import json
 import dagster as dg
 from dagster._core.execution.backfill import BulkActionStatus
 
-from journey_analytics.ingest.landing import delivery_fingerprints
+from journey_analytics.ingest.landing import contiguous_ranges, delivery_fingerprints
 from journey_analytics.settings import load_settings
 
 from pipelines.ingestion import ingestion_assets
@@ -60,9 +60,19 @@ def watch_landing_folder(context: dg.SensorEvaluationContext):
     if not todo:
         context.update_cursor(json.dumps(current, sort_keys=True))
         return dg.SkipReason(f"no new or changed delivery folders under {settings.landing_dir}")
-    requests = [dg.RunRequest(partition_key=day, run_key=f"{day}:{current.get(day, 'removed')}") for day in todo]
     context.update_cursor(json.dumps(current, sort_keys=True))
-    return requests
+    return [_ingest_request(first, last, current) for first, last in contiguous_ranges([dt.date.fromisoformat(d) for d in todo])]
+
+
+def _ingest_request(first: dt.date, last: dt.date, current: dict[str, str]) -> dg.RunRequest:
+    """One run per range of consecutive delivery dates (a fresh landing folder of years is a few
+    runs, not one per day); the run key names every date's fingerprint, so a change reruns it."""
+    days = [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+    key = ",".join(f"{d}:{current.get(d, 'removed')}" for d in days)
+    if first == last:
+        return dg.RunRequest(partition_key=first.isoformat(), run_key=key)
+    return dg.RunRequest(run_key=key, tags={"dagster/asset_partition_range_start": first.isoformat(),
+                                            "dagster/asset_partition_range_end": last.isoformat()})
 
 
 @dg.schedule(job=ingest_job, cron_schedule="0 3 * * *", execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING,

@@ -458,3 +458,18 @@ def delivery_fingerprints(landing_dir: Path, sources=SOURCES) -> dict[str, str]:
                 digest = digests.setdefault(day.isoformat(), hashlib.sha256())
                 digest.update(f"{landed.rel_path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return {day: digest.hexdigest()[:16] for day, digest in sorted(digests.items())}
+
+
+def contiguous_ranges(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """Sorted days grouped into runs of consecutive days: one run per range.
+
+    Dagster records a few events per partition of a run, so one range over years of empty days
+    would cost minutes; the days in between hold no deliveries and need no work.
+    """
+    ranges: list[tuple[dt.date, dt.date]] = []
+    for day in days:
+        if ranges and day - ranges[-1][1] == dt.timedelta(days=1):
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return ranges

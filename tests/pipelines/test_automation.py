@@ -13,6 +13,13 @@ from pipelines.definitions import defs
 HEADER = "activity_id,contact_id,activity_type,occurred_at,channel\n"
 
 
+def _dates(request: dg.RunRequest) -> tuple[str, str]:
+    """The first and last delivery date a run request ingests (one partition, or a range)."""
+    if request.partition_key:
+        return request.partition_key, request.partition_key
+    return request.tags["dagster/asset_partition_range_start"], request.tags["dagster/asset_partition_range_end"]
+
+
 def _evaluate(sensor, cursor=None, instance=None):
     context = dg.build_sensor_context(cursor=cursor, instance=instance or dg.DagsterInstance.ephemeral(), definitions=defs)
     result = sensor.evaluate_tick(context)
@@ -31,8 +38,9 @@ def test_the_landing_sensor_requests_each_changed_delivery_date_once(landing, mo
     monkeypatch.setenv("JOURNEY_LANDING_DIR", str(landing.root))
     landing.put("crm", "2025-03-01", "activities_a.csv", HEADER + "A1,C1,call,2025-03-01T10:00:00Z,phone\n")
     changed = landing.put("crm", "2025-03-02", "activities_b.csv", HEADER + "A2,C1,call,2025-03-02T10:00:00Z,phone\n")
+    landing.put("crm", "2025-03-04", "activities_c.csv", HEADER + "A9,C2,call,2025-03-04T10:00:00Z,phone\n")
     first, _, cursor = _evaluate(watch_landing_folder)
-    assert [r.partition_key for r in first] == ["2025-03-01", "2025-03-02"]
+    assert [_dates(r) for r in first] == [("2025-03-01", "2025-03-02"), ("2025-03-04", "2025-03-04")], "one run per range of consecutive dates"
     assert len({r.run_key for r in first}) == 2
 
     again, skipped, cursor = _evaluate(watch_landing_folder, cursor)
@@ -42,15 +50,15 @@ def test_the_landing_sensor_requests_each_changed_delivery_date_once(landing, mo
     os.utime(changed, ns=(time.time_ns(), time.time_ns() + 1_000_000_000))
     landing.put("web", "2025-03-05", "tracks.jsonl", "")
     later, _, cursor = _evaluate(watch_landing_folder, cursor)
-    assert [r.partition_key for r in later] == ["2025-03-02", "2025-03-05"]
-    assert later[0].run_key != first[1].run_key, "a changed delivery runs again"
+    assert [_dates(r) for r in later] == [("2025-03-02", "2025-03-02"), ("2025-03-05", "2025-03-05")]
+    assert later[0].run_key not in {r.run_key for r in first}, "a changed delivery runs again"
 
     for path in (landing.root / "crm" / "2025-03-01").iterdir():
         path.unlink()
     (landing.root / "crm" / "2025-03-01").rmdir()
     removed, _, _ = _evaluate(watch_landing_folder, cursor)
-    assert [r.partition_key for r in removed] == ["2025-03-01"], "a removed folder is rerun so its slice empties"
-    assert json.loads(cursor).keys() == {"2025-03-01", "2025-03-02", "2025-03-05"}
+    assert [_dates(r) for r in removed] == [("2025-03-01", "2025-03-01")], "a removed folder is rerun so its slice empties"
+    assert json.loads(cursor).keys() == {"2025-03-01", "2025-03-02", "2025-03-04", "2025-03-05"}
 
 
 def test_the_daily_schedule_ingests_yesterdays_delivery_date_and_is_on_by_default():
