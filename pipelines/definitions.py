@@ -18,4 +18,7 @@ defs = dg.Definitions(
     jobs=jobs,
     schedules=schedules,
     sensors=sensors,
+    # every asset writes the one DuckDB file (pool of size 1), so steps run one at a time anyway;
+    # in one process they skip the multiprocess executor's process start per step
+    executor=dg.in_process_executor,
 )

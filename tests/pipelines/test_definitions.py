@@ -37,5 +37,12 @@ def test_ingestion_assets_are_partitioned_by_delivery_date():
         assert partitions is not None and partitions.get_first_partition_key() == "2010-01-01"
 
 
+def test_scheduled_jobs_run_their_steps_in_one_process():
+    import dagster as dg  # noqa: PLC0415
+
+    for job in ("ingest_deliveries", "refresh_downstream"):
+        assert defs.resolve_job_def(job).executor_def == dg.in_process_executor, job
+
+
 def write() -> None:
     SNAPSHOT.write_text(json.dumps(current_graph(), indent=2) + "\n")
