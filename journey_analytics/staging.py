@@ -12,10 +12,10 @@ import datetime as dt
 import duckdb
 import polars as pl
 
-from journey_analytics.ingest.landing import ENTITIES, SOURCES, SourceLoad, load_source_partition, table_name
+from journey_analytics.ingest.landing import BATCH_BYTES, ENTITIES, SOURCES, SourceLoad, batches, load_files, table_name
 from journey_analytics.schemas import COLUMNS, LANDED_FILE_COLUMNS, LOAD_ERROR_COLUMNS, QUARANTINE_COLUMNS
 from journey_analytics.settings import Settings
-from journey_analytics.warehouse import build_model, ensure_table, fetch, replace_slice, timezone_periods, write_table
+from journey_analytics.warehouse import build_model, ensure_table, fetch, timezone_periods, write_table
 
 LANDED_FILES = "raw.landed_files"
 REJECTED_ROWS = "quarantine.rejected_rows"
@@ -39,24 +39,44 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     ensure_table(con, LOAD_ERRORS, LOAD_ERROR_COLUMNS)
 
 
-def write_delivery(con: duckdb.DuckDBPyConnection, load: SourceLoad) -> None:
-    """Replace everything one source delivered on one date (idempotent: delete, then insert)."""
-    where = {"_delivery_date": load.delivery_date}
-    for entity, frame in load.staged.items():
-        replace_slice(con, f"staging.{table_name(load.source, entity)}", frame, where)
-    source_where = {"source": load.source, **where}
-    replace_slice(con, REJECTED_ROWS, load.quarantine, source_where)
-    replace_slice(con, LOAD_ERRORS, load.load_errors, source_where)
-    replace_slice(con, LANDED_FILES, load.landed_files, source_where)
+def write_load(con: duckdb.DuckDBPyConnection, load: SourceLoad) -> None:
+    """Replace everything one source delivered on the load's dates, in one transaction
+    (idempotent: delete those slices, then insert)."""
+    tables = {f"staging.{table_name(load.source, entity)}": frame for entity, frame in load.staged.items()}
+    side = {REJECTED_ROWS: load.quarantine, LOAD_ERRORS: load.load_errors, LANDED_FILES: load.landed_files}
+    names = {qualified: f"_load_{i}" for i, qualified in enumerate([*tables, *side])}
+    frames = {**tables, **side}
+    for qualified, frame in frames.items():
+        con.register(names[qualified], frame.to_arrow())
+    try:
+        con.execute("begin transaction")
+        try:
+            for qualified, frame in frames.items():
+                source = "" if qualified in tables else " and source = $source"
+                con.execute(f"delete from {qualified} where list_contains($dates, _delivery_date){source}",
+                            {"dates": load.delivery_dates, **({} if qualified in tables else {"source": load.source})})
+                if frame.height:
+                    columns = ", ".join(frame.columns)
+                    con.execute(f"insert into {qualified} ({columns}) select {columns} from {names[qualified]}")
+            con.execute("commit")
+        except Exception:
+            con.execute("rollback")
+            raise
+    finally:
+        for name in names.values():
+            con.unregister(name)
 
 
-def ingest(con: duckdb.DuckDBPyConnection, source: str, dates: list[dt.date], settings: Settings) -> list[SourceLoad]:
-    """Load and write one source's deliveries; returns what each date produced."""
+def ingest(con: duckdb.DuckDBPyConnection, source: str, dates: list[dt.date], settings: Settings,
+           batch_bytes: int = BATCH_BYTES) -> list[SourceLoad]:
+    """Load and write one source's deliveries in batches of whole dates (bounded memory); returns
+    what each batch produced."""
     ensure_tables(con)
     loads = []
-    for day in dates:
-        load = load_source_partition(source, day, settings)
-        write_delivery(con, load)
+    for days, files in batches(settings.landing_dir, source, dates, batch_bytes):
+        load = load_files(con, source, files, settings)
+        load.delivery_dates = days  # dates without files still have their old slices removed
+        write_load(con, load)
         loads.append(load)
     return loads
 

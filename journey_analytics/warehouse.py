@@ -75,27 +75,6 @@ def table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
     )
 
 
-def replace_slice(con: duckdb.DuckDBPyConnection, qualified: str, frame: pl.DataFrame, where: dict) -> None:
-    """Delete the rows matching `where` (column -> value) and insert `frame`, in one transaction.
-
-    The table is created from the frame's schema the first time. Re-running a delivery therefore
-    replaces its rows and never appends a second copy.
-    """
-    condition = " and ".join(f"{column} = ${column.strip('_')}" for column in where)
-    with registered(con, frame) as name:
-        con.execute(f"create table if not exists {qualified} as select * from {name} limit 0")
-        con.execute("begin transaction")
-        try:
-            con.execute(f"delete from {qualified} where {condition}", {k.strip("_"): v for k, v in where.items()})
-            if frame.height:
-                columns = ", ".join(frame.columns)
-                con.execute(f"insert into {qualified} ({columns}) select {columns} from {name}")
-            con.execute("commit")
-        except Exception:
-            con.execute("rollback")
-            raise
-
-
 def ensure_table(con: duckdb.DuckDBPyConnection, qualified: str, schema: dict[str, pl.DataType]) -> None:
     """Create an empty table with a polars schema if it does not exist yet."""
     with registered(con, pl.DataFrame(schema=schema)) as name:

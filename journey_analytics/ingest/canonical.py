@@ -9,7 +9,6 @@ reason can quote the value the user sent.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 
 import orjson
@@ -22,13 +21,14 @@ from journey_analytics.settings import Settings
 
 
 @dataclass(frozen=True)
-class FileContext:
+class ReadContext:
+    """What the files of one batch share (their paths and delivery dates are columns of the
+    input frame: `_source_file`, `_delivery_date`)."""
+
     source: str
     entity: str
     kind: str  # the staged layout: events, contacts, stores, transactions, visits
     source_format: str
-    source_file: str
-    delivery_date: dt.date
     settings: Settings
     #: strptime format for timestamps that are not ISO-8601 (from a mapping), else None
     timestamp_format: str | None = None
@@ -68,7 +68,8 @@ def parse_utc(expr: pl.Expr, fmt: str | None = None) -> pl.Expr:
     if fmt:
         return expr.str.to_datetime(fmt, strict=False, time_unit="us")
     with_offset = expr.str.to_datetime("%+", strict=False, time_unit="us", time_zone="UTC").dt.replace_time_zone(None)
-    return pl.coalesce(with_offset, *[expr.str.to_datetime(f, strict=False, time_unit="us") for f in NAIVE_FORMATS])
+    rest = pl.when(with_offset.is_null()).then(expr)  # only these are tried against the other formats (nulls are cheap)
+    return pl.coalesce(with_offset, *[rest.str.to_datetime(f, strict=False, time_unit="us") for f in NAIVE_FORMATS])
 
 
 def parse_local(expr: pl.Expr, fmt: str | None = None) -> pl.Expr:
@@ -76,7 +77,9 @@ def parse_local(expr: pl.Expr, fmt: str | None = None) -> pl.Expr:
     expr = text(expr)
     if fmt:
         return expr.str.to_datetime(fmt, strict=False, time_unit="us")
-    return pl.coalesce(*[expr.str.to_datetime(f, strict=False, time_unit="us") for f in NAIVE_FORMATS])
+    parsed = expr.str.to_datetime(NAIVE_FORMATS[0], strict=False, time_unit="us")
+    rest = pl.when(parsed.is_null()).then(expr)
+    return pl.coalesce(parsed, *[rest.str.to_datetime(f, strict=False, time_unit="us") for f in NAIVE_FORMATS[1:]])
 
 
 def parse_epoch_or_iso(expr: pl.Expr) -> pl.Expr:
@@ -136,6 +139,17 @@ def json_object(frame: pl.DataFrame, columns: list[str], numeric: tuple[str, ...
     return pl.concat_str([pl.lit("{"), pl.concat_str(parts, separator=",", ignore_nulls=True), pl.lit("}")])
 
 
+#: the staged columns a web event's channel is classified from
+CHANNEL_INPUTS = ["campaign_medium", "campaign_source", "page_url", "referrer_url"]
+
+
+def on_distinct(frame: pl.DataFrame, inputs: list[str], exprs: list[pl.Expr]) -> pl.DataFrame:
+    """Adds `exprs` (functions of `inputs` alone) computed once per distinct combination of the
+    inputs: URLs, names and tags repeat a lot, and the regular expressions are the costly part."""
+    keys = frame.select(inputs).unique()
+    return frame.join(keys.with_columns(exprs), on=inputs, how="left", nulls_equal=True, maintain_order="left")
+
+
 def problem(*conditions: tuple[pl.Expr, str, pl.Expr | str]) -> list[pl.Expr]:
     """`_problem_field`, `_problem` from (condition, field, reason) triples; first match wins."""
     field_expr = pl.lit(None, pl.String)
@@ -147,11 +161,11 @@ def problem(*conditions: tuple[pl.Expr, str, pl.Expr | str]) -> list[pl.Expr]:
     return [field_expr.alias("_problem_field"), reason_expr.alias("_problem")]
 
 
-def lineage(ctx: FileContext, row_key: pl.Expr, dedupe_at: pl.Expr | None = None) -> list[pl.Expr]:
+def lineage(ctx: ReadContext, row_key: pl.Expr, dedupe_at: pl.Expr | None = None) -> list[pl.Expr]:
     return [
-        pl.lit(ctx.source_file).alias("_source_file"),
+        pl.col("_source_file").cast(pl.String),
         pl.col("_source_row").cast(pl.Int64),
-        pl.lit(ctx.delivery_date, pl.Date).alias("_delivery_date"),
+        pl.col("_delivery_date").cast(pl.Date),
         row_key.alias("_row_key"),
         (dedupe_at if dedupe_at is not None else pl.lit(None, pl.Datetime("us"))).alias("_dedupe_at"),
     ]
@@ -167,7 +181,7 @@ def finish(out: pl.DataFrame, kind: str, origins: dict) -> Canonical:
     return Canonical(out, origins)
 
 
-def hashed_identifiers(frame: pl.DataFrame, ctx: FileContext, email_col: str, phone_col: str) -> pl.DataFrame:
+def hashed_identifiers(frame: pl.DataFrame, ctx: ReadContext, email_col: str, phone_col: str) -> pl.DataFrame:
     """Adds `email_hash`, `phone_hash`, `_invalid_email`, `_invalid_phone`; drops nothing."""
     salt = ctx.settings.hash_salt
     email = frame[email_col] if email_col in frame.columns else pl.Series(email_col, [None] * frame.height, pl.String)
@@ -201,14 +215,19 @@ def with_flags(attributes: pl.Expr) -> pl.Expr:
     )
 
 
-def campaign_fields(frame: pl.DataFrame, page_url: pl.Expr, tagged: dict[str, str]) -> list[pl.Expr]:
-    """campaign_* from explicit campaign columns, else from utm_* parameters on the page URL."""
-    out = []
+def page_fields(frame: pl.DataFrame, settings, page_url: str, page_path: str, tagged: dict[str, str]) -> pl.DataFrame:
+    """Adds contact_id (the CRM contact parameter on the landing URL), campaign_* (explicit
+    campaign columns, else utm_* parameters on the URL) and touchpoint (the path), computed once
+    per distinct page and tags."""
+    inputs = {"_page_url": text(col(frame, page_url)), "_page_path": text(col(frame, page_path))}
+    inputs |= {f"_tag_{name}": text(col(frame, column)) for name, column in tagged.items()}
+    url = pl.col("_page_url")
+    exprs = [text(url_param(url, settings.contact_id_param)).alias("contact_id")]
     for name in ("source", "medium", "name", "term", "content"):
-        utm = "campaign" if name == "name" else name
-        from_url = url_param(page_url, f"utm_{utm}").str.replace_all(r"\+|%20", " ")
-        out.append(pl.coalesce(text(col(frame, tagged[name])), text(from_url)).alias(f"campaign_{name}"))
-    return out
+        from_url = url_param(url, f"utm_{'campaign' if name == 'name' else name}").str.replace_all(r"\+|%20", " ")
+        exprs.append(pl.coalesce(pl.col(f"_tag_{name}"), text(from_url)).alias(f"campaign_{name}"))
+    exprs.append(pl.coalesce(pl.col("_page_path"), url.str.extract(r"^[a-zA-Z]+://[^/?#]*([^?#]*)", 1)).alias("touchpoint"))
+    return on_distinct(frame.with_columns(**inputs), list(inputs), exprs).drop(list(inputs))
 
 
 # --- web: Segment / RudderStack --------------------------------------------------------------
@@ -231,7 +250,7 @@ SEGMENT_TYPES = {
 }
 
 
-def segment_events(frame: pl.DataFrame, ctx: FileContext) -> Canonical:
+def segment_events(frame: pl.DataFrame, ctx: ReadContext) -> Canonical:
     s = ctx.settings.web
     frame = hashed_identifiers(frame, ctx, "email", "phone")
     msg_type = text(col(frame, "type")).str.to_lowercase()
@@ -259,13 +278,10 @@ def segment_events(frame: pl.DataFrame, ctx: FileContext) -> Canonical:
         pl.when(msg_type == "alias").then(pl.coalesce(text(col(frame, "previousId")), text(col(frame, "anonymousId"))))
         .otherwise(text(col(frame, "anonymousId"))).alias("anonymous_id"),
         text(col(frame, "userId")).alias("user_id"),
-        text(url_param(page_url, s.contact_id_param)).alias("contact_id"),
         pl.lit(None, pl.String).alias("loyalty_id"),
         text(col(frame, "session_id")).alias("session_id"),
         text(col(frame, "order_id")).alias("order_id"),
-        *campaign_fields(frame, page_url, tagged),
         pl.when(page_url.is_not_null() | text(col(frame, "page_path")).is_not_null()).then(pl.lit("page")).alias("touchpoint_type"),
-        pl.coalesce(text(col(frame, "page_path")), page_url.str.extract(r"^[a-zA-Z]+://[^/?#]*([^?#]*)", 1)).alias("touchpoint"),
         page_url.alias("page_url"),
         referrer.alias("referrer_url"),
         revenue.alias("revenue"),
@@ -288,8 +304,8 @@ def segment_events(frame: pl.DataFrame, ctx: FileContext) -> Canonical:
             ),
         ),
     ]
-    frame = frame.with_columns(exprs)
-    frame = frame.with_columns(canonical_channel(s))
+    frame = page_fields(frame, s, "page_url", "page_path", tagged).with_columns(exprs)
+    frame = on_distinct(frame, CHANNEL_INPUTS, [canonical_channel(s)])
     return finish(frame, "events", {"occurred_at": ("timestamp", "timestamp"), "revenue": ("properties.revenue", "number")})
 
 
@@ -303,7 +319,7 @@ SNOWPLOW_USED = {
 }
 
 
-def snowplow_events(frame: pl.DataFrame, ctx: FileContext) -> Canonical:
+def snowplow_events(frame: pl.DataFrame, ctx: ReadContext) -> Canonical:
     s = ctx.settings.web
     name = pl.coalesce(
         pl.when(text(col(frame, "event")) == "struct").then(text(col(frame, "se_action"))),
@@ -320,7 +336,7 @@ def snowplow_events(frame: pl.DataFrame, ctx: FileContext) -> Canonical:
     activity = mapped(name, s.snowplow_activities, snake(name))
     extra = [c for c in frame.columns if not c.startswith("_") and c not in SNOWPLOW_USED]
     tagged = {"source": "mkt_source", "medium": "mkt_medium", "name": "mkt_campaign", "term": "mkt_term", "content": "mkt_content"}
-    frame = frame.with_columns(
+    frame = page_fields(frame, s, "page_url", "page_urlpath", tagged).with_columns(
         pl.concat_str([pl.lit("web:"), event_id]).alias("event_key"),
         pl.lit("web").alias("source"),
         pl.lit(ctx.source_format).alias("source_format"),
@@ -328,15 +344,12 @@ def snowplow_events(frame: pl.DataFrame, ctx: FileContext) -> Canonical:
         occurred_at.alias("occurred_at"),
         text(col(frame, "domain_userid")).alias("anonymous_id"),
         text(col(frame, "user_id")).alias("user_id"),
-        text(url_param(page_url, s.contact_id_param)).alias("contact_id"),
         pl.lit(None, pl.String).alias("email_hash"),
         pl.lit(None, pl.String).alias("phone_hash"),
         pl.lit(None, pl.String).alias("loyalty_id"),
         text(col(frame, "domain_sessionid")).alias("session_id"),
         text(col(frame, "tr_orderid")).alias("order_id"),
-        *campaign_fields(frame, page_url, tagged),
         pl.when(page_url.is_not_null()).then(pl.lit("page")).alias("touchpoint_type"),
-        pl.coalesce(text(col(frame, "page_urlpath")), page_url.str.extract(r"^[a-zA-Z]+://[^/?#]*([^?#]*)", 1)).alias("touchpoint"),
         page_url.alias("page_url"),
         text(col(frame, "page_referrer")).alias("referrer_url"),
         pl.when(activity == "completed_order").then(number(col(frame, "tr_total"))).alias("revenue"),
@@ -350,7 +363,8 @@ def snowplow_events(frame: pl.DataFrame, ctx: FileContext) -> Canonical:
              "derived_tstamp", "missing derived_tstamp and collector_tstamp"),
         ),
     )
-    frame = frame.with_columns(canonical_channel(s, referrer_medium=text(col(frame, "refr_medium"))))
+    frame = frame.with_columns(text(col(frame, "refr_medium")).alias("_refr_medium"))
+    frame = on_distinct(frame, [*CHANNEL_INPUTS, "_refr_medium"], [canonical_channel(s, referrer_medium=pl.col("_refr_medium"))])
     origins = {"occurred_at": ("derived_tstamp", "timestamp"), "revenue": ("tr_total", "number")}
     return finish(frame, "events", origins)
 
@@ -358,7 +372,7 @@ def snowplow_events(frame: pl.DataFrame, ctx: FileContext) -> Canonical:
 # --- email: SendGrid ----------------------------------------------------------------------------
 
 
-def sendgrid_events(frame: pl.DataFrame, ctx: FileContext) -> Canonical:
+def sendgrid_events(frame: pl.DataFrame, ctx: ReadContext) -> Canonical:
     s = ctx.settings.email
     frame = hashed_identifiers(frame, ctx, "email", "_no_phone")
     kind = text(col(frame, "event")).str.to_lowercase()
@@ -417,7 +431,7 @@ def extras(frame: pl.DataFrame, known: list[str]) -> list[str]:
     return [c for c in frame.columns if not c.startswith("_") and c not in known]
 
 
-def _crm_event_base(ctx: FileContext) -> list[pl.Expr]:
+def _crm_event_base(ctx: ReadContext) -> list[pl.Expr]:
     none = pl.lit(None, pl.String)
     return [
         pl.lit("crm").alias("source"),
@@ -438,7 +452,7 @@ def _crm_event_base(ctx: FileContext) -> list[pl.Expr]:
     ]
 
 
-def crm_activities(frame: pl.DataFrame, ctx: FileContext) -> Canonical:
+def crm_activities(frame: pl.DataFrame, ctx: ReadContext) -> Canonical:
     s = ctx.settings.crm
     activity_id = text(col(frame, "activity_id"))
     activity_type = text(col(frame, "activity_type"))
@@ -468,7 +482,7 @@ def crm_activities(frame: pl.DataFrame, ctx: FileContext) -> Canonical:
     return finish(frame, "events", {"occurred_at": ("occurred_at", "timestamp")})
 
 
-def crm_deals(frame: pl.DataFrame, ctx: FileContext) -> Canonical:
+def crm_deals(frame: pl.DataFrame, ctx: ReadContext) -> Canonical:
     s = ctx.settings.crm
     deal_id = text(col(frame, "deal_id"))
     stage = text(col(frame, "stage"))
@@ -501,7 +515,7 @@ def crm_deals(frame: pl.DataFrame, ctx: FileContext) -> Canonical:
     return finish(frame, "events", {"occurred_at": ("changed_at", "timestamp"), "revenue": ("amount", "number")})
 
 
-def crm_contacts(frame: pl.DataFrame, ctx: FileContext) -> Canonical:
+def crm_contacts(frame: pl.DataFrame, ctx: ReadContext) -> Canonical:
     frame = hashed_identifiers(frame, ctx, "email", "phone")
     values = [
         text(col(frame, "contact_id")).alias("contact_id"),
@@ -548,7 +562,7 @@ def _known_timezone(expr: pl.Expr) -> pl.Expr:
     return expr.is_in(sorted(zoneinfo.available_timezones()))
 
 
-def store_stores(frame: pl.DataFrame, ctx: FileContext) -> Canonical:
+def store_stores(frame: pl.DataFrame, ctx: ReadContext) -> Canonical:
     tz = text(col(frame, "timezone"))
     frame = frame.with_columns(
         text(col(frame, "store_id")).alias("store_id"),
@@ -568,7 +582,7 @@ def store_stores(frame: pl.DataFrame, ctx: FileContext) -> Canonical:
     return finish(frame, "stores", {})
 
 
-def store_transactions(frame: pl.DataFrame, ctx: FileContext) -> Canonical:
+def store_transactions(frame: pl.DataFrame, ctx: ReadContext) -> Canonical:
     frame = hashed_identifiers(frame, ctx, "receipt_email", "receipt_phone")
     quantity = number(col(frame, "quantity"))
     declared = text(col(frame, "transaction_type")).str.to_lowercase()
@@ -603,7 +617,7 @@ def store_transactions(frame: pl.DataFrame, ctx: FileContext) -> Canonical:
     return finish(frame, "transactions", origins)
 
 
-def store_visits(frame: pl.DataFrame, ctx: FileContext) -> Canonical:
+def store_visits(frame: pl.DataFrame, ctx: ReadContext) -> Canonical:
     visit_id = text(col(frame, "visit_id"))
     tz = text(col(frame, "timezone"))
     frame = frame.with_columns(
@@ -633,6 +647,29 @@ def redacted(value, salt: str, kind: str, default_country: str) -> str | None:
         return value
     normalised = privacy.normalise_email(str(value)) if kind == "email" else privacy.normalise_phone(str(value), default_country)
     return f"sha256:{privacy.hash_value(normalised, salt)}" if normalised else "[invalid, redacted]"
+
+
+def redact_json_text(text: str, settings: Settings) -> str:
+    """A JSON record's text with every email or phone field replaced by its hash (for quarantine)."""
+    try:
+        obj = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text  # the caller scrubs email-like text from it
+    return dumps(_redact_value(obj, "", settings))
+
+
+def _redact_value(value, key: str, settings: Settings):
+    lower = key.lower()
+    if isinstance(value, dict):
+        return {k: _redact_value(v, k, settings) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_value(v, key, settings) for v in value]
+    country = settings.ingest.phone_default_country
+    if lower in ("email", "receipt_email", "email_address"):
+        return redacted(value, settings.hash_salt, "email", country)
+    if lower in ("phone", "receipt_phone", "phone_number", "mobile"):
+        return redacted(value, settings.hash_salt, "phone", country)
+    return value
 
 
 def dumps(obj) -> str:

@@ -15,11 +15,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from journey_analytics import privacy
 from journey_analytics.ingest import canonical as c
+from journey_analytics.ingest import json_records
 from journey_analytics.ingest.reading import (
+    GZIP_MAGIC,
     BadRecord,
     FileLoadError,
     decode,
@@ -73,23 +76,25 @@ class LandedFile:
 
 @dataclass
 class FileResult:
+    """What became of one landed file's records."""
+
     file: LandedFile
-    entity: str | None
-    source_format: str | None
-    staged: pl.DataFrame | None
-    rejects: pl.DataFrame
-    errors: list[dict]
-    rows_read: int
-    sha256: str | None
     size: int
+    entity: str | None = None
+    source_format: str | None = None
+    sha256: str | None = None
+    errors: list[dict] = field(default_factory=list)
+    rows_read: int = 0
+    staged_rows: int = 0
+    quarantined_rows: int = 0
 
 
 @dataclass
 class SourceLoad:
-    """What one source's delivery date produced, ready to replace that slice of the warehouse."""
+    """What one source's delivery dates produced, ready to replace those slices of the warehouse."""
 
     source: str
-    delivery_date: dt.date
+    delivery_dates: list[dt.date]
     staged: dict[str, pl.DataFrame] = field(default_factory=dict)  # entity -> rows
     quarantine: pl.DataFrame | None = None
     load_errors: pl.DataFrame | None = None
@@ -143,82 +148,7 @@ def classify(source: str, name: str, settings: Settings) -> tuple[str, str, Mapp
     return None
 
 
-# --- turning JSON records into input frames ----------------------------------------------------
-
-
-def _pii_hash(value, kind: str, settings: Settings):
-    return c.redacted(value, settings.hash_salt, kind, settings.ingest.phone_default_country)
-
-
-def _segment_rows(records, settings: Settings) -> list[dict]:
-    rows = []
-    for record, line, m in records:
-        context = m.get("context") if isinstance(m.get("context"), dict) else {}
-        page = context.get("page") if isinstance(context.get("page"), dict) else {}
-        campaign = context.get("campaign") if isinstance(context.get("campaign"), dict) else {}
-        props = m.get("properties") if isinstance(m.get("properties"), dict) else {}
-        traits = m.get("traits") if isinstance(m.get("traits"), dict) else (
-            context.get("traits") if isinstance(context.get("traits"), dict) else {}
-        )
-        email = traits.get("email") or props.get("email")
-        phone = traits.get("phone") or props.get("phone")
-        clean_traits = {k: v for k, v in traits.items() if k not in ("email", "phone")}
-        clean_props = {k: v for k, v in props.items() if k not in ("email", "phone")}
-        attributes = {"properties": clean_props} if clean_props else {}
-        if clean_traits:
-            attributes["traits"] = clean_traits
-        for key, value in (("title", page.get("title") or props.get("title")), ("user_agent", context.get("userAgent")),
-                           ("previous_id", m.get("previousId")), ("event", m.get("event")), ("name", m.get("name"))):
-            if value is not None:
-                attributes[key] = value
-        raw = _redact_json(m, settings)
-        rows.append(
-            {
-                "_source_row": record,
-                "_line": line,
-                "messageId": _s(m.get("messageId")),
-                "type": _s(m.get("type")),
-                "event": _s(m.get("event")),
-                "timestamp": _s(m.get("timestamp")),
-                "anonymousId": _s(m.get("anonymousId")),
-                "previousId": _s(m.get("previousId")),
-                "userId": _s(m.get("userId")),
-                "page_url": _s(page.get("url") or props.get("url")),
-                "page_path": _s(page.get("path") or props.get("path")),
-                "referrer": _s(page.get("referrer") or props.get("referrer")),
-                **{f"campaign.{k}": _s(campaign.get(k)) for k in ("source", "medium", "name", "term", "content")},
-                "order_id": _s(props.get("order_id")),
-                "revenue": _s(props.get("revenue")),
-                "total": _s(props.get("total")),
-                "currency": _s(props.get("currency")),
-                "session_id": _s(props.get("session_id")),
-                "email": _s(email),
-                "phone": _s(phone),
-                "attributes": c.dumps(attributes),
-                "_raw": raw,
-            }
-        )
-    return rows
-
-
-def _sendgrid_rows(records, settings: Settings) -> list[dict]:
-    known = {"email", "timestamp", "event", "sg_event_id"}
-    rows = []
-    for record, line, m in records:
-        category = m.get("category")
-        attributes = {k: v for k, v in m.items() if k not in known}
-        rows.append(
-            {
-                "_source_row": record,
-                "_line": line,
-                **{k: _s(m.get(k)) for k in ("email", "timestamp", "event", "sg_event_id", "sg_message_id", "url")},
-                **{k: _s(m.get(k)) for k in settings.email.campaign_fields + settings.email.contact_id_fields},
-                "category": c.dumps(category) if isinstance(category, list) else _s(category),
-                "attributes": c.dumps(attributes),
-                "_raw": _redact_json(m, settings),
-            }
-        )
-    return rows
+# --- JSON records of a mapped file -------------------------------------------------------------
 
 
 def _s(value) -> str | None:
@@ -231,26 +161,6 @@ def _s(value) -> str | None:
     if isinstance(value, (int, float)):
         return repr(value) if isinstance(value, float) else str(value)
     return c.dumps(value)
-
-
-def _redact_json(obj, settings: Settings):
-    """A copy of a JSON record with every email/phone field replaced by its hash."""
-    if isinstance(obj, dict):
-        return c.dumps({k: _redact_value(v, k, settings) for k, v in obj.items()})
-    return c.dumps(obj)
-
-
-def _redact_value(value, key: str, settings: Settings):
-    lower = key.lower()
-    if isinstance(value, dict):
-        return {k: _redact_value(v, k, settings) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact_value(v, key, settings) for v in value]
-    if lower in ("email", "receipt_email", "email_address"):
-        return _pii_hash(value, "email", settings)
-    if lower in ("phone", "receipt_phone", "phone_number", "mobile"):
-        return _pii_hash(value, "phone", settings)
-    return value
 
 
 def _frame(rows: list[dict]) -> pl.DataFrame:
@@ -302,7 +212,7 @@ def apply_mapping(frame: pl.DataFrame, mapping: Mapping) -> pl.DataFrame:
     return frame.select(*[pl.col(k) for k in kept], *exprs)
 
 
-# --- one file ------------------------------------------------------------------------------------
+# --- reading a batch of files ---------------------------------------------------------------------
 
 
 CANONICALIZERS = {
@@ -314,6 +224,12 @@ CANONICALIZERS = {
     ("store", "visits"): c.store_visits,
 }
 
+#: file-level errors after which nothing of the file was read
+FATAL_ERRORS = {"unrecognised_file", "bad_gzip", "undecodable_bytes", "missing_columns", "malformed_csv", "malformed_parquet"}
+
+#: formats whose records DuckDB parses and flattens (json_records.py)
+DUCKDB_JSON_FORMATS = ("segment", "sendgrid")
+
 
 def canonicalizer(source: str, entity: str, fmt: str):
     """Web and email mappings take Segment's and SendGrid's field names; the others, INPUTS.md's."""
@@ -324,8 +240,8 @@ def canonicalizer(source: str, entity: str, fmt: str):
     return CANONICALIZERS[(source, entity)]
 
 
-def _input_frame(text: str | bytes, source: str, entity: str, fmt: str, mapping: Mapping | None, settings: Settings, path: Path):
-    """(input frame of strings, bad records, file notes)."""
+def _input_frame(text: str | bytes, source: str, entity: str, fmt: str, mapping: Mapping | None, path: Path):
+    """(input frame of strings, bad records, file notes) for a CSV, Parquet or mapped JSON file."""
     if mapping is not None:
         if mapping.format == "csv":
             frame, bad, notes = read_csv(text, mapping.delimiter), [], []
@@ -342,12 +258,6 @@ def _input_frame(text: str | bytes, source: str, entity: str, fmt: str, mapping:
             records, bad, notes = read_json_records(text)
             frame = _frame([{"_source_row": r, "_line": ln, **{k: _s(v) for k, v in flatten(o).items()}} for r, ln, o in records])
         return apply_mapping(frame, mapping), bad, notes
-    if fmt == "segment":
-        records, bad, notes = read_json_records(text)
-        return _frame(_segment_rows(records, settings)), bad, notes
-    if fmt == "sendgrid":
-        records, bad, notes = read_json_records(text)
-        return _frame(_sendgrid_rows(records, settings)), bad, notes
     delimiter = "\t" if path.name.lower().removesuffix(".gz").endswith(".tsv") else ","
     frame = read_csv(text, delimiter)
     if frame.height:
@@ -355,96 +265,208 @@ def _input_frame(text: str | bytes, source: str, entity: str, fmt: str, mapping:
     return frame, [], []
 
 
-def _bad_record_rows(bad: list[BadRecord], lf: LandedFile, entity: str, settings: Settings) -> list[dict]:
-    return [
-        {
-            "source": lf.source,
-            "entity": entity,
-            "_delivery_date": lf.delivery_date,
-            "_source_file": lf.rel_path,
-            "_source_row": b.record,
-            "field": "(record)",
-            "reason": b.reason,
-            "raw_record": privacy.scrub_text(b.text, settings.hash_salt),
-        }
-        for b in bad
-    ]
+@dataclass
+class _Opened:
+    """A landed file whose bytes were read and decoded."""
+
+    file: LandedFile
+    entity: str
+    fmt: str
+    mapping: Mapping | None
+    content: str | bytes
+    gzipped: bool
 
 
-def load_file(lf: LandedFile, settings: Settings) -> FileResult:
-    errors: list[dict] = []
-    empty_rejects = pl.DataFrame(schema=QUARANTINE_COLUMNS)
-
-    def error(kind: str, message: str, line: int | None) -> dict:
-        return {"source": lf.source, "entity": entity, "_delivery_date": lf.delivery_date, "_source_file": lf.rel_path,
-                "line": line, "error": kind, "message": f"{lf.rel_path}: {message}"}
-
-    size = lf.path.stat().st_size
+def _open(lf: LandedFile, settings: Settings, result: FileResult) -> _Opened | None:
+    """Classify, read and decode one file; file-level problems go to result.errors."""
     kind = classify(lf.source, lf.path.name, settings)
-    entity = kind[0] if kind else None
     if kind is None:
-        errors.append(error("unrecognised_file", f"file name not recognised for source '{lf.source}' (see docs/inputs.md, or add a mapping)", None))
-        return FileResult(lf, None, None, None, empty_rejects, errors, 0, None, size)
+        result.errors.append(_error(lf, None, "unrecognised_file",
+                                    f"file name not recognised for source '{lf.source}' (see docs/inputs.md, or add a mapping)", None))
+        return None
     entity, fmt, mapping = kind
-    sha = None
+    result.entity, result.source_format = entity, fmt
     try:
+        with open(lf.path, "rb") as fh:
+            gzipped = fh.read(2) == GZIP_MAGIC
         data = read_bytes(lf.path)
-        sha = hashlib.sha256(data).hexdigest()
+        result.sha256 = hashlib.sha256(data).hexdigest()
         if not data.strip():
-            errors.append(error("empty_file", "the file is empty: nothing to load", None))
-            return FileResult(lf, entity, fmt, None, empty_rejects, errors, 0, sha, size)
+            result.errors.append(_error(lf, entity, "empty_file", "the file is empty: nothing to load", None))
+            return None
         binary = mapping is not None and mapping.format == "parquet"
-        text = data if binary else decode(data, mapping.encoding if mapping else "utf-8")
-        frame, bad, notes = _input_frame(text, lf.source, entity, fmt, mapping, settings, lf.path)
+        content = data if binary else decode(data, mapping.encoding if mapping else "utf-8")
     except FileLoadError as exc:
-        errors.append(error(exc.error, exc.message, exc.line))
-        return FileResult(lf, entity, fmt, None, empty_rejects, errors, 0, sha, size)
-    errors.extend(error(n.error, n.message, n.line) for n in notes)
+        result.errors.append(_error(lf, entity, exc.error, exc.message, exc.line))
+        return None
+    return _Opened(lf, entity, fmt, mapping, content, gzipped)
 
-    ctx = c.FileContext(
-        lf.source, entity, ENTITIES[lf.source][entity], fmt, lf.rel_path, lf.delivery_date, settings,
-        mapping.timestamp_format if mapping else None,
+
+def _error(lf: LandedFile, entity: str | None, kind: str, message: str, line: int | None) -> dict:
+    return {"source": lf.source, "entity": entity, "_delivery_date": lf.delivery_date, "_source_file": lf.rel_path,
+            "line": line, "error": kind, "message": f"{lf.rel_path}: {message}"}
+
+
+def _json_records(con: duckdb.DuckDBPyConnection, files: list[_Opened], results: dict[str, FileResult]) -> tuple[pl.DataFrame, list[tuple[str, BadRecord]]]:
+    """The records of Segment/SendGrid files: one DuckDB scan per compression, and file by file
+    (DuckDB first, then Python record by record) where a scan fails on a broken record."""
+    frames, bad = [], []
+    for gzipped in (False, True):
+        group = [f for f in files if f.gzipped == gzipped]
+        if not group:
+            continue
+        try:
+            frames.append(json_records.scan(con, [f.file.path for f in group], [f.file.rel_path for f in group], gzipped))
+            continue
+        except duckdb.Error:
+            pass
+        for f in group:
+            try:
+                frames.append(json_records.scan(con, [f.file.path], [f.file.rel_path], gzipped))
+            except duckdb.Error:
+                frame, broken, notes = json_records.python_records(f.content, f.file.rel_path)
+                frames.append(frame)
+                bad.extend((f.file.rel_path, b) for b in broken)
+                results[f.file.rel_path].errors.extend(_error(f.file, f.entity, n.error, n.message, n.line) for n in notes)
+    return pl.concat(frames) if frames else pl.DataFrame(schema=json_records.RECORD_SCHEMA), bad
+
+
+def _input_frames(con, files: list[_Opened], settings: Settings, results: dict[str, FileResult]):
+    """One input frame for files of the same entity and format, with `_source_file`, and the bad
+    records found while reading them [(file, BadRecord)]."""
+    first = files[0]
+    if first.mapping is None and first.fmt in DUCKDB_JSON_FORMATS:
+        records, bad = _json_records(con, files, results)
+        frame, not_objects = json_records.extract(con, records, first.fmt, settings)
+        for row in not_objects.iter_rows(named=True):
+            reason = f"record {row['_source_row']} holds a JSON {row['_json_type'].lower()}, not an object"
+            bad.append((row["_source_file"], BadRecord(row["_source_row"], row["_source_row"], reason, row["_raw"][:2000])))
+        return frame, bad
+    frames, bad = [], []
+    for f in files:
+        try:
+            frame, broken, notes = _input_frame(f.content, f.file.source, f.entity, f.fmt, f.mapping, f.file.path)
+        except FileLoadError as exc:
+            results[f.file.rel_path].errors.append(_error(f.file, f.entity, exc.error, exc.message, exc.line))
+            continue
+        results[f.file.rel_path].errors.extend(_error(f.file, f.entity, n.error, n.message, n.line) for n in notes)
+        frames.append(frame.with_columns(pl.lit(f.file.rel_path).alias("_source_file")))
+        bad.extend((f.file.rel_path, b) for b in broken)
+    if not frames:
+        return pl.DataFrame(schema={"_source_file": pl.String, "_source_row": pl.Int64}), bad
+    return pl.concat(frames, how="diagonal_relaxed"), bad
+
+
+def _bad_record_rows(bad: list[tuple[str, BadRecord]], files: dict[str, LandedFile], entity: str, settings: Settings) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {
+                "source": files[name].source,
+                "entity": entity,
+                "_delivery_date": files[name].delivery_date,
+                "_source_file": name,
+                "_source_row": b.record,
+                "field": "(record)",
+                "reason": b.reason,
+                "raw_record": privacy.scrub_text(c.redact_json_text(b.text, settings), settings.hash_salt),
+            }
+            for name, b in bad
+        ],
+        schema=QUARANTINE_COLUMNS,
     )
-    canon = canonicalizer(lf.source, entity, fmt)(frame, ctx)
-    staged, rejects = validate(canon, ctx, frame, PII_COLUMNS)
-    bad_rows = _bad_record_rows(bad, lf, entity, settings)
-    if bad_rows:
-        rejects = pl.concat([rejects, pl.DataFrame(bad_rows, schema=QUARANTINE_COLUMNS)])
-    return FileResult(lf, entity, fmt, staged, rejects, errors, frame.height + len(bad), sha, size)
 
 
-def load_source_partition(source: str, delivery_date: dt.date, settings: Settings) -> SourceLoad:
-    """Read, validate and split every file one source delivered on one date."""
-    results = [load_file(f, settings) for f in discover(settings.landing_dir, source, delivery_date)]
-    load = SourceLoad(source, delivery_date)
+def load_files(con: duckdb.DuckDBPyConnection, source: str, files: list[LandedFile], settings: Settings) -> SourceLoad:
+    """Read, validate and split a batch of one source's files (any delivery dates): the files of
+    each entity and format are canonicalised and validated together. `con` parses JSON; nothing
+    is written to it."""
+    results = {f.rel_path: FileResult(f, f.path.stat().st_size) for f in files}
+    by_name = {f.rel_path: f for f in files}
+    groups: dict[tuple, list[_Opened]] = {}
+    for f in files:
+        opened = _open(f, settings, results[f.rel_path])
+        if opened is not None:
+            key = (opened.entity, opened.fmt, opened.mapping.model_dump_json() if opened.mapping else "")
+            groups.setdefault(key, []).append(opened)
+    staged: dict[str, list[pl.DataFrame]] = {e: [] for e in ENTITIES[source]}
+    quarantine: list[pl.DataFrame] = []
+    for (entity, fmt, _), group in sorted(groups.items()):
+        frame, bad = _input_frames(con, group, settings, results)
+        dates = {name: lf.delivery_date for name, lf in by_name.items()}
+        frame = frame.with_columns(pl.col("_source_file").replace_strict(dates, return_dtype=pl.Date).alias("_delivery_date"))
+        mapping = group[0].mapping
+        ctx = c.ReadContext(source, entity, ENTITIES[source][entity], fmt, settings, mapping.timestamp_format if mapping else None)
+        good, rejects = validate(canonicalizer(source, entity, fmt)(frame, ctx), ctx, frame, PII_COLUMNS)
+        staged[entity].append(good)
+        quarantine.extend([rejects, _bad_record_rows(bad, by_name, entity, settings)])
+        read = frame.group_by("_source_file").len()
+        for name, n in read.iter_rows():
+            results[name].rows_read += n
+        for name, _ in bad:
+            results[name].rows_read += 1
+        for name, n in good.group_by("_source_file").len().iter_rows():
+            results[name].staged_rows = n
+        for name, n in rejects.group_by("_source_file").len().iter_rows():
+            results[name].quarantined_rows += n
+        for name, _ in bad:
+            results[name].quarantined_rows += 1
+
+    load = SourceLoad(source, sorted({f.delivery_date for f in files}))
     for entity, kind in ENTITIES[source].items():
-        frames = [r.staged for r in results if r.entity == entity and r.staged is not None and r.staged.height]
+        frames = [f for f in staged[entity] if f.height]
         load.staged[entity] = pl.concat(frames) if frames else pl.DataFrame(schema=COLUMNS[kind])
-    rejects = [r.rejects for r in results if r.rejects.height]
+    rejects = [q for q in quarantine if q.height]
     load.quarantine = pl.concat(rejects) if rejects else pl.DataFrame(schema=QUARANTINE_COLUMNS)
-    errors = [e for r in results for e in r.errors]
+    errors = [e for r in results.values() for e in r.errors]
     load.load_errors = pl.DataFrame(errors, schema=LOAD_ERROR_COLUMNS) if errors else pl.DataFrame(schema=LOAD_ERROR_COLUMNS)
-    fatal = {"unrecognised_file", "bad_gzip", "undecodable_bytes", "missing_columns", "malformed_csv", "malformed_parquet"}
     load.landed_files = pl.DataFrame(
         [
             {
                 "source": source,
                 "entity": r.entity,
                 "source_format": r.source_format,
-                "_delivery_date": delivery_date,
+                "_delivery_date": r.file.delivery_date,
                 "_source_file": r.file.rel_path,
                 "content_sha256": r.sha256,
                 "size_bytes": r.size,
                 "rows_read": r.rows_read,
-                "rows_parsed": (r.staged.height if r.staged is not None else 0),
-                "rows_quarantined": r.rejects.height,
-                "status": "failed" if any(e["error"] in fatal for e in r.errors) else ("empty" if r.rows_read == 0 else "loaded"),
+                "rows_parsed": r.staged_rows,
+                "rows_quarantined": r.quarantined_rows,
+                "status": "failed" if any(e["error"] in FATAL_ERRORS for e in r.errors) else ("empty" if r.rows_read == 0 else "loaded"),
             }
-            for r in results
+            for r in results.values()
         ],
         schema=LANDED_FILE_COLUMNS,
     )
     return load
+
+
+#: a batch is cut after this many bytes of landed files (gzipped bytes count five times): it
+#: bounds the memory one batch needs whatever the size of the range being loaded
+BATCH_BYTES = 400 * 1024 * 1024
+GZIP_WEIGHT = 5
+
+
+def batches(landing_dir: Path, source: str, dates: list[dt.date], batch_bytes: int = BATCH_BYTES):
+    """Whole delivery dates grouped into batches of about batch_bytes: [(dates, files)]."""
+    out: list[tuple[list[dt.date], list[LandedFile]]] = []
+    size = 0
+    for day in sorted(dates):
+        files = discover(landing_dir, source, day)
+        weight = sum(f.path.stat().st_size * (GZIP_WEIGHT if f.path.name.lower().endswith(".gz") else 1) for f in files)
+        if not out or size + weight > batch_bytes:
+            out.append(([], []))
+            size = 0
+        out[-1][0].append(day)
+        out[-1][1].extend(files)
+        size += weight
+    return out
+
+
+def load_source_partition(source: str, delivery_date: dt.date, settings: Settings) -> SourceLoad:
+    """Everything one source delivered on one date (tests and tools; the pipeline loads batches)."""
+    with duckdb.connect() as con:
+        return load_files(con, source, discover(settings.landing_dir, source, delivery_date), settings)
 
 
 def delivery_fingerprints(landing_dir: Path, sources=SOURCES) -> dict[str, str]:

@@ -103,8 +103,18 @@ def require_columns(frame: pl.DataFrame, required: list[str]) -> None:
         )
 
 
-def _line_of(text: str, offset: int) -> int:
-    return text.count("\n", 0, offset) + 1
+class _LineCounter:
+    """Line numbers of increasing offsets in a text, counting each newline once."""
+
+    def __init__(self, text: str):
+        self.text, self.offset, self.line = text, 0, 1
+
+    def __call__(self, offset: int) -> int:
+        if offset < self.offset:
+            self.offset, self.line = 0, 1
+        self.line += self.text.count("\n", self.offset, offset)
+        self.offset = offset
+        return self.line
 
 
 def read_json_records(text: str) -> tuple[list[tuple[int, int, dict]], list[BadRecord], list[FileLoadError]]:
@@ -138,6 +148,7 @@ def read_json_records(text: str) -> tuple[list[tuple[int, int, dict]], list[BadR
 
 def _read_json_array(text: str) -> tuple[list[tuple[int, int, dict]], list[BadRecord], list[FileLoadError]]:
     decoder = json.JSONDecoder()
+    _line_of = _LineCounter(text)
     good: list[tuple[int, int, dict]] = []
     bad: list[BadRecord] = []
     pos = text.index("[") + 1
@@ -157,7 +168,7 @@ def _read_json_array(text: str) -> tuple[list[tuple[int, int, dict]], list[BadRe
         try:
             obj, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
-            line = _line_of(text, pos)
+            line = _line_of(pos)
             bad.append(
                 BadRecord(record, line, f"invalid JSON from line {line} (element {record}): {exc.msg} at line {exc.lineno} column {exc.colno}; the rest of the array is unreadable", text[pos : pos + 2000])
             )
@@ -165,7 +176,7 @@ def _read_json_array(text: str) -> tuple[list[tuple[int, int, dict]], list[BadRe
             return good, bad, [FileLoadError(
                 kind, f"invalid JSON in array element {record} starting at line {line} ({exc.msg} at line {exc.lineno} column {exc.colno}): "
                 f"the {record - 1} element(s) before it were loaded, anything after it could not be read", line)]
-        line = _line_of(text, pos)
+        line = _line_of(pos)
         if isinstance(obj, dict):
             good.append((record, line, obj))
         else:
@@ -176,12 +187,12 @@ def _read_json_array(text: str) -> tuple[list[tuple[int, int, dict]], list[BadRe
         elif pos < n and text[pos] == "]":
             return good, bad, []
         else:
-            line = _line_of(text, pos)
+            line = _line_of(pos)
             bad.append(BadRecord(record + 1, line, f"expected ',' or ']' after element {record} at line {line}", text[pos : pos + 2000]))
             return good, bad, [FileLoadError(
                 "malformed_json", f"expected ',' or ']' after array element {record} at line {line}: anything after it could not be read", line)]
     note = FileLoadError(
-        "truncated_json", f"JSON array not closed after element {record}: the file looks truncated; any elements after it are missing", _line_of(text, n)
+        "truncated_json", f"JSON array not closed after element {record}: the file looks truncated; any elements after it are missing", _line_of(n)
     )
     return good, bad, [note]
 

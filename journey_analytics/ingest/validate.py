@@ -13,42 +13,57 @@ import datetime as dt
 import re
 
 import pandera.polars as pa
+from pandera.api.polars.types import PolarsData
 import polars as pl
 
 from journey_analytics import privacy
-from journey_analytics.ingest.canonical import Canonical, FileContext, dumps, redacted
+from journey_analytics.ingest.canonical import Canonical, ReadContext, dumps, redact_json_text, redacted
 from journey_analytics.schemas import COLUMNS, DATAFRAME_CHECK_REASONS, MODELS, QUARANTINE_COLUMNS
 
 #: local wall-clock times may differ from UTC by up to 14 hours
 LOCAL_SLACK = dt.timedelta(hours=14)
 
 
-def time_window(ctx: FileContext) -> tuple[dt.datetime, dt.datetime]:
-    """Earliest and latest believable event time for a file delivered on ctx.delivery_date."""
-    s = ctx.settings.ingest
-    latest = dt.datetime.combine(ctx.delivery_date, dt.time()) + dt.timedelta(days=1 + s.max_days_after_delivery)
-    return s.min_timestamp, latest
+def latest_allowed(delivery_date, ctx: ReadContext) -> pl.Expr | dt.datetime:
+    """The latest believable event time for a file delivered on `delivery_date` (a date or a
+    Date expression): the end of that day plus `max_days_after_delivery`."""
+    after = dt.timedelta(days=1 + ctx.settings.ingest.max_days_after_delivery)
+    if isinstance(delivery_date, pl.Expr):
+        return delivery_date.cast(pl.Datetime("us")) + after
+    return dt.datetime.combine(delivery_date, dt.time()) + after
 
 
-def schema_for(ctx: FileContext) -> pa.DataFrameSchema:
+def _in_time_window(ctx: ReadContext, slack: dt.timedelta) -> pa.Check:
+    """Event times between the configured minimum and the latest allowed for each row's delivery date."""
+    lo = ctx.settings.ingest.min_timestamp - slack
+
+    def check(data: PolarsData) -> pl.LazyFrame:
+        value = pl.col(data.key)
+        hi = latest_allowed(pl.col("_delivery_date"), ctx) + slack
+        return data.lazyframe.select(((value >= lo) & (value <= hi)).alias(data.key))
+
+    return pa.Check(check, name="in_time_window")
+
+
+def schema_for(ctx: ReadContext) -> pa.DataFrameSchema:
     schema = MODELS[ctx.kind].to_schema()
-    lo, hi = time_window(ctx)
     for name, column in schema.columns.items():
         if name.startswith("_") or column.dtype is None or "Datetime" not in str(column.dtype):
             continue
         slack = LOCAL_SLACK if name.endswith("_local") else dt.timedelta(0)
-        schema = schema.update_column(name, checks=[*column.checks, pa.Check.in_range(lo - slack, hi + slack)])
+        schema = schema.update_column(name, checks=[*column.checks, _in_time_window(ctx, slack)])
     return schema
 
 
-def _describe(check: str, field: str, value, origin: str, ctx: FileContext) -> str:
+def _describe(check: str, field: str, value, origin: str, ctx: ReadContext, delivery_date: dt.date) -> str:
     if check == "not_nullable":
         return f"missing {origin}"
-    if check.startswith("in_range") and field in COLUMNS[ctx.kind] and "Datetime" in str(COLUMNS[ctx.kind][field]):
-        lo, hi = time_window(ctx)
+    if check == "in_time_window":
+        value = str(value).removesuffix(".000000")
+        lo, hi = ctx.settings.ingest.min_timestamp, latest_allowed(delivery_date, ctx)
         if str(value) < str(lo):
             return f"{origin} {value} is before the configured minimum {lo:%Y-%m-%d}"
-        return f"{origin} {value} is in the future for a file delivered on {ctx.delivery_date} (latest allowed {hi:%Y-%m-%d %H:%M})"
+        return f"{origin} {value} is in the future for a file delivered on {delivery_date} (latest allowed {hi:%Y-%m-%d %H:%M})"
     if check.startswith("greater_than_or_equal_to"):
         bound = re.search(r"\((.*)\)", check)
         return f"{origin} {value} is negative (must be >= {bound.group(1) if bound else 0})"
@@ -61,12 +76,12 @@ def _describe(check: str, field: str, value, origin: str, ctx: FileContext) -> s
     return f"{origin} {value!r} fails {check}"
 
 
-def _raw_records(input_frame: pl.DataFrame, rows: list[int], pii: set[str], ctx: FileContext) -> list[str]:
+def _raw_records(input_frame: pl.DataFrame, rows: list[int], pii: set[str], ctx: ReadContext) -> list[str]:
     """The rejected input rows as JSON, emails and phones replaced by their hashes."""
     salt = ctx.settings.hash_salt
     country = ctx.settings.ingest.phone_default_country
-    if "_raw" in input_frame.columns:
-        raws = input_frame["_raw"].gather(rows).to_list()
+    if "_raw" in input_frame.columns:  # a JSON record's text as delivered
+        raws = [redact_json_text(r, ctx.settings) for r in input_frame["_raw"].gather(rows).to_list()]
     else:
         visible = [c for c in input_frame.columns if not c.startswith("_")]
         raws = []
@@ -79,7 +94,7 @@ def _raw_records(input_frame: pl.DataFrame, rows: list[int], pii: set[str], ctx:
     return [privacy.scrub_text(r, salt) for r in raws]
 
 
-def validate(canon: Canonical, ctx: FileContext, input_frame: pl.DataFrame, pii: set[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+def validate(canon: Canonical, ctx: ReadContext, input_frame: pl.DataFrame, pii: set[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(staged rows, quarantine rows) for one file."""
     frame = canon.frame
     n = frame.height
@@ -108,6 +123,7 @@ def validate(canon: Canonical, ctx: FileContext, input_frame: pl.DataFrame, pii:
             add(i, fld, f"could not parse {origin} {privacy.scrub_text(v, ctx.settings.hash_salt)!r} as a {kind}")
 
     staged_cols = list(COLUMNS[ctx.kind])
+    delivery_dates = frame["_delivery_date"]
     try:
         schema_for(ctx).validate(frame.select(staged_cols), lazy=True)
     except pa.errors.SchemaErrors as exc:
@@ -123,7 +139,7 @@ def validate(canon: Canonical, ctx: FileContext, input_frame: pl.DataFrame, pii:
             origin = canon.origins.get(fld, (fld, ""))[0]
             if fld in {f for f, _ in problems.get(idx, [])}:
                 continue  # already explained by a more specific reason
-            add(idx, fld, _describe(check, fld, case["failure_case"], origin, ctx))
+            add(idx, fld, _describe(check, fld, case["failure_case"], origin, ctx, delivery_dates[idx]))
 
     bad_rows = sorted(problems)
     staged = frame.select(staged_cols)
@@ -143,8 +159,8 @@ def validate(canon: Canonical, ctx: FileContext, input_frame: pl.DataFrame, pii:
         {
             "source": [ctx.source] * len(bad_rows),
             "entity": [ctx.entity] * len(bad_rows),
-            "_delivery_date": [ctx.delivery_date] * len(bad_rows),
-            "_source_file": [ctx.source_file] * len(bad_rows),
+            "_delivery_date": frame["_delivery_date"].gather(bad_rows),
+            "_source_file": frame["_source_file"].gather(bad_rows),
             "_source_row": source_rows,
             "field": [", ".join(dict.fromkeys(f for f, _ in problems[i])) for i in bad_rows],
             "reason": ["; ".join(r for _, r in problems[i]) for i in bad_rows],
