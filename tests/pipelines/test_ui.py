@@ -56,7 +56,7 @@ def _open(page, url: str, *texts: str, exact: bool = True):
     """Open a UI page and wait until each text is shown (the UI loads its data after the page)."""
     page.goto(url)
     for text in texts:
-        page.get_by_text(text, exact=exact).first.wait_for(timeout=90_000)
+        page.get_by_text(text, exact=exact).filter(visible=True).first.wait_for(timeout=90_000)
     try:  # the community dialog Dagster shows on a first visit, over the page
         page.get_by_role("button", name="Skip").click(timeout=3_000)
     except Exception:  # noqa: BLE001 - not shown (already dismissed in this browser)
@@ -105,7 +105,7 @@ def test_a_mart_page_shows_its_description_columns_preview_and_checks(webserver,
         page.keyboard.press("Escape")
 
         page.get_by_role("tab", name="Checks").click()
-        page.get_by_text("counts_never_rise_down_the_stages", exact=True).first.wait_for(timeout=60_000)
+        page.get_by_text("counts_never_rise_down_the_stages", exact=True).filter(visible=True).first.wait_for(timeout=60_000)
         page.get_by_text("Succeeded", exact=True).nth(2).wait_for(timeout=60_000)  # the three checks' latest results
         page.get_by_text("Passed", exact=True).first.wait_for(timeout=60_000)
         checks = page.inner_text("body")
