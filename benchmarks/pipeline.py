@@ -13,8 +13,13 @@
 4. Writes benchmarks/results/pipeline_<events>.{md,json}: medians, events per second, and the
    ratios of ingestion to the parse floor and of the transformations to the engine floor.
 
-Not yet here (issue 6): the graph floor inside this command (benchmarks/identity_graph.py runs it
-apart), the pandas alternative, 10M and 100M runs, incremental runs.
+   * graph floor: scipy.sparse.csgraph.connected_components on the run's identity graph
+     (identity.cc_nodes / identity.usable_links as integer arrays), checked to find the same
+     components as ours (identity.cc_components), against the resolve_identities step;
+   * hand-written alternative: vectorised pandas (sort, groupby/shift/cumsum, merge; no per-row
+     apply) of what an analyst would write for sessionisation and the stage funnel over the same
+     staged events and persons, checked equal to ours (customer_stream.session_key, the events'
+     stages, persons reaching each stage), against our customer_stream and event_stages steps.
 """
 
 from __future__ import annotations
@@ -134,6 +139,85 @@ def engine_floor(warehouse: Path) -> float:
     return seconds
 
 
+def graph_floor(warehouse: Path) -> tuple[float, bool]:
+    """SciPy's connected components on our identity graph; (seconds, same components as ours)."""
+    import numpy as np  # noqa: PLC0415
+    from scipy.sparse import coo_matrix  # noqa: PLC0415
+    from scipy.sparse.csgraph import connected_components  # noqa: PLC0415
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    n = con.sql("select count(*) from identity.cc_nodes").fetchall()[0][0]
+    edges = con.sql("""
+        select l.node - 1 as src, r.node - 1 as dst
+        from identity.usable_links as u
+        inner join identity.cc_nodes as l on l.identifier = u.left_identifier and l.identifier_type = u.left_type
+        inner join identity.cc_nodes as r on r.identifier = u.right_identifier and r.identifier_type = u.right_type""").fetchnumpy()
+    ours = con.sql("select node - 1 as node, component from identity.cc_components order by node").fetchnumpy()
+    con.close()
+    began = time.perf_counter()
+    graph = coo_matrix((np.ones(edges["src"].size, dtype=np.int8), (edges["src"], edges["dst"])), shape=(n, n)).tocsr()
+    _, labels = connected_components(graph, directed=False)
+    seconds = time.perf_counter() - began
+    pairs = duckdb.connect()
+    pairs.register("pairs", {"a": labels[ours["node"]], "b": ours["component"]})
+    splits = pairs.sql("select (select count(*) from (select a from pairs group by a having count(distinct b) > 1)) + "
+                       "(select count(*) from (select b from pairs group by b having count(distinct a) > 1))").fetchall()[0][0]
+    return seconds, splits == 0 and len(ours["node"]) == n
+
+
+def pandas_alternative(warehouse: Path, gap_seconds: int, max_session_seconds: int) -> tuple[float, bool]:
+    """Sessions, event stages and persons reaching each stage in vectorised pandas; (seconds,
+    equal to ours). The inputs are read from the warehouse before the clock starts."""
+    import pandas as pd  # noqa: PLC0415
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    events = con.sql("""
+        select p.person_id, e.event_key, e.occurred_at, e.source, coalesce(r.source_rank, 99) as source_rank, e.anonymous_id,
+               e.activity, e.channel, e.touchpoint_type, e.attributes
+        from staging.events as e
+        inner join journeys.event_persons as p on p.event_key = e.event_key
+        left join journeys.source_ranks as r on r.source = e.source""").df()
+    rules = con.sql("select * from stages.stage_rules").df()
+    ours_sessions = con.sql("select event_key, session_key from journeys.customer_stream where session_key is not null").df()
+    ours_stages = con.sql("select stage_model, event_key, stage from stages.event_stages").df()
+    con.close()
+
+    began = time.perf_counter()
+    df = events.sort_values(["person_id", "occurred_at", "source_rank", "event_key"], kind="stable")
+    # sessions: a person's web events on one device until a gap, cut at the maximum length
+    web = df[df["source"] == "web"].assign(device=lambda d: d["anonymous_id"].fillna(""))
+    web = web.sort_values(["person_id", "device", "occurred_at", "source_rank", "event_key"], kind="stable")
+    by_device = web.groupby(["person_id", "device"], sort=False)
+    previous = by_device["occurred_at"].shift()
+    starts = previous.isna() | ((web["occurred_at"] - previous).dt.total_seconds() > gap_seconds)
+    web["visit"] = starts.astype("int64").groupby([web["person_id"], web["device"]], sort=False).cumsum()
+    visit_start = web.groupby(["person_id", "device", "visit"], sort=False)["occurred_at"].transform("min")
+    web["part"] = ((web["occurred_at"] - visit_start).dt.total_seconds() // max_session_seconds).astype("int64")
+    web["session_key"] = "session:" + web.groupby(["person_id", "device", "visit", "part"], sort=False)["event_key"].transform("first")
+    # stages: the rules matching each event (activity, channel, touchpoint type, n-th occurrence,
+    # score); an event matching several stages belongs to the furthest
+    df["activity_occurrence"] = df.groupby(["person_id", "activity"], sort=False).cumcount() + 1
+    df["score"] = pd.to_numeric(df["attributes"].str.extract(r'"score":\s*"?(-?[0-9.eE+]+)', expand=False), errors="coerce")
+    m = df[["person_id", "event_key", "activity", "channel", "touchpoint_type", "activity_occurrence", "score"]].merge(
+        rules, on="activity", suffixes=("", "_rule"))
+    ok = ((m["channel_rule"].isna() | (m["channel_rule"] == m["channel"]))
+          & (m["touchpoint_type_rule"].isna() | (m["touchpoint_type_rule"] == m["touchpoint_type"]))
+          & (m["min_occurrence"].isna() | (m["activity_occurrence"] >= m["min_occurrence"]))
+          & (m["max_occurrence"].isna() | (m["activity_occurrence"] <= m["max_occurrence"]))
+          & (m["min_score"].isna() | (m["score"] >= m["min_score"]))
+          & (m["max_score"].isna() | (m["score"] <= m["max_score"])))
+    stages = m[ok].sort_values(["stage_model", "event_key", "stage_index"]).drop_duplicates(["stage_model", "event_key"], keep="last")
+    reach = stages.groupby(["stage_model", "stage"])["person_id"].nunique()
+    seconds = time.perf_counter() - began
+
+    same_sessions = (web[["event_key", "session_key"]].sort_values("event_key").reset_index(drop=True)
+                     .equals(ours_sessions.sort_values("event_key").reset_index(drop=True)))
+    ours_keyed = ours_stages.sort_values(["stage_model", "event_key"]).reset_index(drop=True)
+    same_stages = stages[["stage_model", "event_key", "stage"]].sort_values(["stage_model", "event_key"]).reset_index(drop=True).equals(ours_keyed)
+    ours_reach = ours_stages.merge(events[["event_key", "person_id"]], on="event_key").groupby(["stage_model", "stage"])["person_id"].nunique()
+    return seconds, bool(same_sessions and same_stages and reach.sort_index().equals(ours_reach.sort_index()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -146,12 +230,22 @@ def main() -> None:
     landing, generation = landing_for(args.events, args.seed, args.workdir)
     files = sum(1 for p in landing.rglob("*") if p.is_file())
     size = sum(p.stat().st_size for p in landing.rglob("*") if p.is_file())
-    runs, parse, engine = [], [], []
+    from journey_analytics.settings import load_settings  # noqa: PLC0415
+
+    journeys = load_settings().journeys
+    runs, parse, engine, graph, alternative = [], [], [], [], []
+    same_components = same_results = True
     for _ in range(args.runs):
         run = pipeline_run(landing, args.workdir)
         runs.append(run)
         parse.append(parse_floor(landing))
         engine.append(engine_floor(run["warehouse"]))
+        seconds, same = graph_floor(run["warehouse"])
+        graph.append(seconds)
+        same_components &= same
+        seconds, same = pandas_alternative(run["warehouse"], journeys.session_gap_minutes * 60, journeys.max_session_hours * 3600)
+        alternative.append(seconds)
+        same_results &= same
     events = runs[0]["events"]
     median = statistics.median
     step_names = sorted(runs[0]["steps"])
@@ -167,6 +261,10 @@ def main() -> None:
         "events_per_second": events / median(r["seconds"] for r in runs),
         "ingestion_seconds": ingestion, "parse_floor_seconds": median(parse), "ingestion_vs_parse_floor": ingestion / median(parse),
         "transform_seconds": transform, "engine_floor_seconds": median(engine), "transform_vs_engine_floor": transform / median(engine),
+        "identity_seconds": median(r["steps"].get("resolve_identities", 0.0) for r in runs),
+        "graph_floor_seconds": median(graph), "same_components": same_components,
+        "covered_steps_seconds": median(r["steps"].get("journeys__customer_stream", 0.0) + r["steps"].get("stages__event_stages", 0.0) for r in runs),
+        "pandas_seconds": median(alternative), "pandas_equal_results": same_results,
         "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
         "step_seconds": per_step,
     }
@@ -181,6 +279,10 @@ def main() -> None:
         f"| end to end | {result['end_to_end_seconds']:.1f} | | |",
         f"| ingestion vs parse floor | {ingestion:.1f} | {median(parse):.1f} | {result['ingestion_vs_parse_floor']:.1f} |",
         f"| staged events to marts vs engine floor | {transform:.1f} | {median(engine):.2f} | {result['transform_vs_engine_floor']:.1f} |",
+        f"| identity resolution vs graph floor (same components: {'yes' if same_components else 'NO'}) | {result['identity_seconds']:.1f} "
+        f"| {median(graph):.2f} | {result['identity_seconds'] / median(graph):.1f} |",
+        f"| customer_stream + event_stages vs pandas (equal results: {'yes' if same_results else 'NO'}) | {result['covered_steps_seconds']:.1f} "
+        f"| {median(alternative):.2f} | {result['covered_steps_seconds'] / median(alternative):.2f} |",
         "", f"Events per second end to end: {result['events_per_second']:,.0f}. Peak RSS: {result['peak_rss_gib']:.2f} GiB.", "",
         "| step | seconds |", "|---|---:|",
         *(f"| {name} | {seconds:.2f} |" for name, seconds in sorted(per_step.items(), key=lambda kv: -kv[1])),
