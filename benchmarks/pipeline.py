@@ -112,7 +112,10 @@ def parse_floor(landing: Path) -> float:
         "store_transactions": ("store/*/transactions*.csv*", "csv"), "store_visits": ("store/*/visits*.csv*", "csv"),
         "store_stores": ("store/*/stores*.csv*", "csv"),
     }
-    con = duckdb.connect()
+    # into a database file beside the warehouse, as the pipeline writes one (and so it can spill)
+    path = landing.parent.parent / "parse_floor.duckdb"
+    path.unlink(missing_ok=True)
+    con = duckdb.connect(str(path), config={"temp_directory": str(landing.parent.parent / "spill")})
     began = time.perf_counter()
     for name, (pattern, kind) in groups.items():
         files = sorted(str(p) for p in landing.glob(pattern))
@@ -122,6 +125,7 @@ def parse_floor(landing: Path) -> float:
         con.execute(f"create table {name} as select * from {reader}($files, union_by_name = true)", {"files": files})
     seconds = time.perf_counter() - began
     con.close()
+    path.unlink(missing_ok=True)
     return seconds
 
 
@@ -238,6 +242,7 @@ def main() -> None:
     for _ in range(args.runs):
         run = pipeline_run(landing, args.workdir)
         runs.append(run)
+        print(f"pipeline run: {run['seconds']:.1f} s, {run['events']:,} events", flush=True)
         parse.append(parse_floor(landing))
         engine.append(engine_floor(run["warehouse"]))
         seconds, same = graph_floor(run["warehouse"])
