@@ -115,7 +115,8 @@ def parse_floor(landing: Path) -> float:
     # into a database file beside the warehouse, as the pipeline writes one (and so it can spill)
     path = landing.parent.parent / "parse_floor.duckdb"
     path.unlink(missing_ok=True)
-    con = duckdb.connect(str(path), config={"temp_directory": str(landing.parent.parent / "spill")})
+    con = duckdb.connect(str(path), config={"temp_directory": str(landing.parent.parent / "spill"), "memory_limit": "12GB",
+                                            "preserve_insertion_order": False})
     began = time.perf_counter()
     for name, (pattern, kind) in groups.items():
         files = sorted(str(p) for p in landing.glob(pattern))
