@@ -388,11 +388,11 @@ def load_files(con: duckdb.DuckDBPyConnection, source: str, files: list[LandedFi
         if opened is not None:
             key = (opened.entity, opened.fmt, opened.mapping.model_dump_json() if opened.mapping else "")
             groups.setdefault(key, []).append(opened)
+    dates = {name: lf.delivery_date for name, lf in by_name.items()}
     staged: dict[str, list[pl.DataFrame]] = {e: [] for e in ENTITIES[source]}
     quarantine: list[pl.DataFrame] = []
     for (entity, fmt, _), group in sorted(groups.items()):
         frame, bad = _input_frames(con, group, settings, results)
-        dates = {name: lf.delivery_date for name, lf in by_name.items()}
         frame = frame.with_columns(pl.col("_source_file").replace_strict(dates, return_dtype=pl.Date).alias("_delivery_date"))
         mapping = group[0].mapping
         ctx = c.ReadContext(source, entity, ENTITIES[source][entity], fmt, settings, mapping.timestamp_format if mapping else None)
@@ -402,13 +402,12 @@ def load_files(con: duckdb.DuckDBPyConnection, source: str, files: list[LandedFi
         read = frame.group_by("_source_file").len()
         for name, n in read.iter_rows():
             results[name].rows_read += n
-        for name, _ in bad:
-            results[name].rows_read += 1
         for name, n in good.group_by("_source_file").len().iter_rows():
             results[name].staged_rows = n
         for name, n in rejects.group_by("_source_file").len().iter_rows():
             results[name].quarantined_rows += n
-        for name, _ in bad:
+        for name, _ in bad:  # read, and quarantined as unreadable records
+            results[name].rows_read += 1
             results[name].quarantined_rows += 1
 
     load = SourceLoad(source, sorted({f.delivery_date for f in files}))
