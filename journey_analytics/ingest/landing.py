@@ -22,7 +22,6 @@ from journey_analytics import privacy
 from journey_analytics.ingest import canonical as c
 from journey_analytics.ingest import json_records
 from journey_analytics.ingest.reading import (
-    GZIP_MAGIC,
     BadRecord,
     FileLoadError,
     decode,
@@ -287,9 +286,7 @@ def _open(lf: LandedFile, settings: Settings, result: FileResult) -> _Opened | N
     entity, fmt, mapping = kind
     result.entity, result.source_format = entity, fmt
     try:
-        with open(lf.path, "rb") as fh:
-            gzipped = fh.read(2) == GZIP_MAGIC
-        data = read_bytes(lf.path)
+        data, gzipped = read_bytes(lf.path)
         result.sha256 = hashlib.sha256(data).hexdigest()
         if not data.strip():
             result.errors.append(_error(lf, entity, "empty_file", "the file is empty: nothing to load", None))
@@ -460,12 +457,6 @@ def batches(landing_dir: Path, source: str, dates: list[dt.date], batch_bytes: i
         out[-1][1].extend(files)
         size += weight
     return out
-
-
-def load_source_partition(source: str, delivery_date: dt.date, settings: Settings) -> SourceLoad:
-    """Everything one source delivered on one date (tests and tools; the pipeline loads batches)."""
-    with duckdb.connect() as con:
-        return load_files(con, source, discover(settings.landing_dir, source, delivery_date), settings)
 
 
 def delivery_fingerprints(landing_dir: Path, sources=SOURCES) -> dict[str, str]:

@@ -38,15 +38,17 @@ class BadRecord:
     text: str
 
 
-def read_bytes(path) -> bytes:
+def read_bytes(path) -> tuple[bytes, bool]:
+    """The file's bytes, decompressed when they are gzip (whatever the name), and whether they were."""
     with open(path, "rb") as fh:
         data = fh.read()
-    if data[:2] == GZIP_MAGIC:
+    gzipped = data[:2] == GZIP_MAGIC
+    if gzipped:
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError) as exc:
             raise FileLoadError("bad_gzip", f"corrupt or truncated gzip data: {exc}") from exc
-    return data
+    return data, gzipped
 
 
 def decode(data: bytes, encoding: str = "utf-8") -> str:
