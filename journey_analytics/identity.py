@@ -18,15 +18,22 @@ Steps (docs/identity.md has the rules with worked examples):
 
 from __future__ import annotations
 
+import hashlib
+
 import duckdb
 import polars as pl
 
-from journey_analytics import privacy
+from journey_analytics import incremental, privacy
 from journey_analytics.settings import Settings
-from journey_analytics.warehouse import SQL_DIR, bind, build_model, table_exists, write_table
+from journey_analytics.warehouse import SQL_DIR, bind, build_model, sql_path, table_exists, write_table
 
 STEPS = SQL_DIR / "identity" / "steps"
 MAX_ROUNDS = 200
+MODEL = "identity"
+#: what the next incremental run reads besides the new data
+STATE_TABLES = ("identity_map", "link_decisions", "link_components", "refused_identifiers", "refused_links", "identifier_sightings")
+#: what changed, for journeys.event_persons (docs/performance.md)
+LOG = "identity.pending_changes"
 
 
 def _step(con: duckdb.DuckDBPyConnection, name: str, params: dict | None = None):
@@ -34,9 +41,9 @@ def _step(con: duckdb.DuckDBPyConnection, name: str, params: dict | None = None)
     return con.execute(sql, bind(sql, params or {}))
 
 
-def _create_from_step(con: duckdb.DuckDBPyConnection, table: str, name: str) -> None:
+def _create_from_step(con: duckdb.DuckDBPyConnection, table: str, name: str, params: dict | None = None) -> None:
     sql = (STEPS / f"{name}.sql").read_text()
-    con.execute(f"create or replace table identity.{table} as\n{sql}")
+    con.execute(f"create or replace table identity.{table} as\n{sql}", bind(sql, params or {}))
 
 
 def write_reference_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
@@ -69,9 +76,11 @@ def write_reference_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -
     write_table(con, "identity.blocked_identifiers", blocked)
 
 
-def connected_components(con: duckdb.DuckDBPyConnection) -> int:
-    """identity.cc_components from identity.usable_links; returns the number of star rounds."""
-    _create_from_step(con, "cc_nodes", "node_ids")
+def connected_components(con: duckdb.DuckDBPyConnection, whole_graph: bool = True) -> int:
+    """identity.cc_components from identity.usable_links (and the sightings' identifiers, of
+    identity.region only unless `whole_graph`); returns the number of star rounds."""
+    con.execute("create table if not exists identity.region (identifier varchar)")
+    _create_from_step(con, "cc_nodes", "node_ids", {"whole_graph": whole_graph})
     _create_from_step(con, "cc_edges", "edges")
     rounds = 0
     while True:
@@ -124,19 +133,18 @@ def record_id_changes(con: duckdb.DuckDBPyConnection, had_map: bool) -> None:
     )
     con.execute("commit")
     con.execute("drop table if exists identity.id_changes")
-    con.execute("drop table if exists identity.previous_identity_map")
 
 
-def resolve(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
-    """Build every identity table; returns figures for the run's metadata."""
-    write_reference_tables(con, settings)
-    had_map = table_exists(con, "identity.identity_map")
-    if had_map:
-        con.execute("create or replace table identity.previous_identity_map as select identifier, person_id from identity.identity_map")
-    build_model(con, "identity", "identifier_sightings")
-    build_model(con, "identity", "identifier_links")
-    # refusals: identifiers seen with too many identifiers of a limited type
-    _create_from_step(con, "shared", "shared_identifiers")
+def _fingerprint(settings: Settings) -> str:
+    s = settings
+    parts = [s.identity.model_dump_json(), hashlib.sha256(s.hash_salt.encode()).hexdigest(), s.ingest.phone_default_country]
+    return incremental.fingerprint(parts, sorted((SQL_DIR / "identity").rglob("*.sql")))
+
+
+def _shared_refusals(con: duckdb.DuckDBPyConnection, whole_graph: bool) -> None:
+    """identity.refused_identifiers / refused_links from the shared-identifier guard (round 0): of
+    the whole graph, or of the links inside identity.region."""
+    _create_from_step(con, "shared", "shared_identifiers", {"whole_graph": whole_graph})
     con.execute(
         """
         create or replace table identity.refused_identifiers as
@@ -155,57 +163,134 @@ def resolve(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
             on shared.keeps_other_links
             and ((links.left_identifier = shared.identifier and links.right_type = shared.neighbour_type)
               or (links.right_identifier = shared.identifier and links.left_type = shared.neighbour_type))
-        """
+        where $whole_graph
+            or (links.left_identifier in (select identifier from identity.region)
+                and links.right_identifier in (select identifier from identity.region))
+        """,
+        {"whole_graph": whole_graph},
     )
+
+
+def _guarded_components(con: duckdb.DuckDBPyConnection, whole_graph: bool) -> tuple[int, int]:
+    """Components of the usable links, with over-limit components split round by round; returns
+    (star rounds, guard rounds). Records identity.link_components from the first round."""
     total_rounds = 0
     guard_round = 0
     while True:
-        _create_from_step(con, "usable_links", "usable_links")
-        total_rounds += connected_components(con)
+        _create_from_step(con, "usable_links", "usable_links", {"whole_graph": whole_graph})
+        total_rounds += connected_components(con, whole_graph)
+        if guard_round == 0:
+            _create_from_step(con, "link_labels", "link_component_labels")
         _create_from_step(con, "over_limit", "over_limit_components")
         if con.execute("select count(*) from identity.over_limit").fetchall()[0][0] == 0:
             break
         guard_round += 1
-        # the lowest-priority type that still links inside an over-limit component gives way
-        lowest = con.execute(
+        # in every over-limit component its lowest-priority unlimited type that still links gives
+        # way; a component with none loses its links between limited types
+        _create_from_step(con, "over_limit_types", "over_limit_types")
+        con.execute(
             """
-            select types.identifier_type
+            insert into identity.refused_identifiers
+            select distinct members.identifier, members.identifier_type, 'over_limit_component' as rule,
+                   'its component held more identifiers of a limited type than one person may' as detail, $round as round
             from identity.cc_components as members
-            inner join identity.over_limit as over on over.component = members.component
-            inner join identity.identifier_types as types on types.identifier_type = members.identifier_type
-            inner join identity.usable_links as links
-                on links.left_identifier = members.identifier or links.right_identifier = members.identifier
-            where types.max_per_person is null
-            group by types.identifier_type, types.priority
-            order by types.priority desc
-            limit 1
+            inner join identity.over_limit_types as types
+                on types.component = members.component and types.identifier_type = members.identifier_type
+            """,
+            {"round": guard_round},
+        )
+        con.execute(
             """
-        ).fetchall()[0]
-        if lowest is not None:
-            con.execute(
-                """
-                insert into identity.refused_identifiers
-                select distinct members.identifier, members.identifier_type, 'over_limit_component' as rule,
-                       'its component held more identifiers of a limited type than one person may' as detail, $round as round
-                from identity.cc_components as members
-                inner join identity.over_limit as over on over.component = members.component
-                where members.identifier_type = $kind
-                """,
-                {"kind": lowest[0], "round": guard_round},
-            )
-        else:  # only limited types link these components: their links between each other give way
-            con.execute(
-                """
-                insert into identity.refused_links
-                select distinct links.left_identifier, links.right_identifier, 'over_limit_component' as rule, $round as round
-                from identity.usable_links as links
-                inner join identity.cc_components as members on members.identifier = links.left_identifier
-                inner join identity.over_limit as over on over.component = members.component
-                """,
-                {"round": guard_round},
-            )
-    for table in ("identity_map", "persons", "link_decisions"):
+            insert into identity.refused_links
+            select distinct links.left_identifier, links.right_identifier, 'over_limit_component' as rule, $round as round
+            from identity.usable_links as links
+            inner join identity.cc_components as members on members.identifier = links.left_identifier
+            inner join identity.over_limit_types as types on types.component = members.component and types.identifier_type is null
+            """,
+            {"round": guard_round},
+        )
+        if guard_round > MAX_ROUNDS:
+            raise RuntimeError("the over-limit guard did not converge")
+    return total_rounds, guard_round
+
+
+def _resolve_whole(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    _shared_refusals(con, whole_graph=True)
+    rounds = _guarded_components(con, whole_graph=True)
+    con.execute("create or replace table identity.link_components as select * from identity.link_labels")
+    build_model(con, "identity", "identity_map")
+    return rounds
+
+
+def _resolve_region(con: duckdb.DuckDBPyConnection) -> tuple[int, int] | None:
+    """Decide again only the identifiers of identity.region and keep the rest of the previous
+    result; None (nothing written) when a link leaving the region would merge, which the region's
+    definition rules out -- the caller then resolves the whole graph."""
+    con.execute("create or replace table identity.kept_refused_identifiers as select * from identity.refused_identifiers "
+                "where identifier not in (select identifier from identity.region)")
+    con.execute("create or replace table identity.kept_refused_links as select * from identity.refused_links "
+                "where not (left_identifier in (select identifier from identity.region) "
+                "and right_identifier in (select identifier from identity.region))")
+    _shared_refusals(con, whole_graph=False)
+    rounds = _guarded_components(con, whole_graph=False)
+    con.execute("insert into identity.refused_identifiers select * from identity.kept_refused_identifiers")
+    con.execute("insert into identity.refused_links select * from identity.kept_refused_links")
+    leaks = _step(con, "region_leaks").fetchall()[0][0]
+    if leaks:
+        return None
+    sql = sql_path("identity", "identity_map").read_text()
+    con.execute(f"create or replace table identity.region_map as\n{sql}")
+    con.execute("begin transaction")
+    con.execute("delete from identity.identity_map where identifier in (select identifier from identity.region)")
+    con.execute("insert into identity.identity_map select * from identity.region_map")
+    con.execute("delete from identity.link_components where identifier in (select identifier from identity.region)")
+    con.execute("insert into identity.link_components select * from identity.link_labels")
+    con.execute("commit")
+    return rounds
+
+
+def resolve(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
+    """Build every identity table; returns figures for the run's metadata.
+
+    Incremental when the previous build used the same settings and SQL: only the region that new
+    or removed links and identifiers touch is resolved again (docs/performance.md). Every run
+    logs what changed in identity.pending_changes for journeys.event_persons.
+    """
+    write_reference_tables(con, settings)
+    print_ = _fingerprint(settings)
+    had_map = table_exists(con, "identity.identity_map")
+    update = incremental.may_update(con, MODEL, print_, [f"identity.{t}" for t in STATE_TABLES])
+    incremental.forget(con, MODEL)
+    if had_map:
+        con.execute("create or replace table identity.previous_identity_map as "
+                    "select identifier, person_id, refused_rule from identity.identity_map")
+    if update:
+        con.execute("create or replace table identity.previous_sightings as "
+                    "select event_key, identifier, occurred_at from identity.identifier_sightings")
+    build_model(con, "identity", "identifier_sightings")
+    build_model(con, "identity", "identifier_links")
+    con.execute("create or replace table identity.region (identifier varchar)")
+    region = None
+    if update:
+        _create_from_step(con, "region", "region")
+        region = con.execute("select count(*) from identity.region").fetchall()[0][0]
+        rounds = _resolve_region(con) if region else (0, 0)
+        if rounds is None:
+            update, region = False, None
+    if not update:
+        rounds = _resolve_whole(con)
+    for table in ("persons", "link_decisions"):
         build_model(con, "identity", table)
     record_id_changes(con, had_map)
+    incremental.ensure_log(con, LOG)
+    if update:
+        con.execute(f"insert into {LOG}\n" + (STEPS / "pending_changes.sql").read_text())
+    else:
+        incremental.log_everything(con, LOG)
+    for table in ("previous_identity_map", "previous_sightings", "region", "region_map", "kept_refused_identifiers",
+                  "kept_refused_links", "link_labels"):
+        con.execute(f"drop table if exists identity.{table}")
+    incremental.record(con, MODEL, print_)
     persons, identifiers = con.execute("select count(distinct person_id), count(*) from identity.identity_map").fetchall()[0]
-    return {"persons": persons, "identifiers": identifiers, "star_rounds": total_rounds, "guard_rounds": guard_round}
+    return {"persons": persons, "identifiers": identifiers, "star_rounds": rounds[0], "guard_rounds": rounds[1],
+            "mode": "incremental" if update else "whole", "identifiers_resolved_again": region if update else identifiers}

@@ -2,8 +2,18 @@
 -- (e.g. a device used by two logins, a family email on two CRM contacts): they are not used to
 -- merge. An identifier of a higher priority than that type keeps its other links and loses only
 -- its links to that type (see refused_links); one of lower priority is refused as a whole.
-with links as (
-    select distinct left_identifier, right_identifier, left_type, right_type from identity.identifier_links
+-- An incremental run ($whole_graph false) decides only the identifiers of identity.region, from
+-- every link touching them (docs/performance.md, "Incremental runs").
+with region as (
+    select identifier from identity.region
+),
+
+links as (
+    select distinct left_identifier, right_identifier, left_type, right_type
+    from identity.identifier_links
+    where $whole_graph
+        or left_identifier in (select identifier from region)
+        or right_identifier in (select identifier from region)
 ),
 
 directed as (
@@ -30,6 +40,7 @@ final as (
     inner join identity.identifier_types as own on own.identifier_type = counted.identifier_type
     where limited.max_per_person is not null
         and counted.neighbours > limited.max_per_person
+        and ($whole_graph or counted.identifier in (select identifier from region))
 )
 
 select * from final

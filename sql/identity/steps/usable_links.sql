@@ -1,6 +1,14 @@
 -- Distinct identifier pairs that may merge persons: links minus refused identifiers and links.
-with links as (
-    select distinct left_identifier, right_identifier, left_type, right_type from identity.identifier_links
+-- An incremental run ($whole_graph false) keeps the links inside identity.region.
+with region as (
+    select identifier from identity.region
+),
+
+links as (
+    select distinct left_identifier, right_identifier, left_type, right_type
+    from identity.identifier_links
+    where $whole_graph
+        or (left_identifier in (select identifier from region) and right_identifier in (select identifier from region))
 ),
 
 final as (

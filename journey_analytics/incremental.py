@@ -1,0 +1,77 @@
+"""Incremental builds: when a model may update only what new data changed, and the change log
+that passes what changed from one model to the next.
+
+A model built incrementally records a fingerprint of everything its result depends on besides
+the data -- its settings and the text of its SQL. When the fingerprint differs from the one its
+last build recorded (a setting or the code changed), or the model has no previous build, it is
+rebuilt whole. Otherwise it works out what the new data changed and rebuilds only that; a test
+(tests/sql/test_incremental.py) checks that the result equals a whole rebuild.
+docs/performance.md ("Incremental runs") says what each model redoes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import duckdb
+
+from journey_analytics.warehouse import table_exists
+
+STATE = "reference.build_fingerprints"
+ALL = "all"  # a change-log row of this kind: everything changed (the producer was rebuilt whole)
+
+
+def fingerprint(parts: list[str], files: list[Path]) -> str:
+    """SHA-256 over settings (as text) and the files whose text defines the model."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode())
+        digest.update(b"\0")
+    for path in sorted(files):
+        digest.update(str(path.name).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _ensure_state(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"create table if not exists {STATE} (model varchar, fingerprint varchar)")
+
+
+def may_update(con: duckdb.DuckDBPyConnection, model: str, print_: str, tables: list[str]) -> bool:
+    """True when `model` may be updated incrementally: its tables exist and its last build
+    recorded the same fingerprint."""
+    if not all(table_exists(con, t) for t in tables):
+        return False
+    _ensure_state(con)
+    rows = con.execute(f"select fingerprint from {STATE} where model = $model", {"model": model}).fetchall()
+    return bool(rows) and rows[0][0] == print_
+
+
+def record(con: duckdb.DuckDBPyConnection, model: str, print_: str) -> None:
+    _ensure_state(con)
+    con.execute(f"delete from {STATE} where model = $model", {"model": model})
+    con.execute(f"insert into {STATE} values ($model, $print)", {"model": model, "print": print_})
+
+
+def forget(con: duckdb.DuckDBPyConnection, model: str) -> None:
+    """The next build of `model` is a whole one (called before a model's tables are replaced, so an
+    interrupted build never leaves a fingerprint that vouches for half-written tables)."""
+    _ensure_state(con)
+    con.execute(f"delete from {STATE} where model = $model", {"model": model})
+
+
+def ensure_log(con: duckdb.DuckDBPyConnection, log: str) -> None:
+    con.execute(f"create table if not exists {log} (kind varchar, value varchar)")
+
+
+def log_everything(con: duckdb.DuckDBPyConnection, log: str) -> None:
+    """Tell the consumer of `log` that everything changed."""
+    ensure_log(con, log)
+    con.execute(f"insert into {log} values ($kind, null)", {"kind": ALL})
+
+
+def log_has_everything(con: duckdb.DuckDBPyConnection, log: str) -> bool:
+    if not table_exists(con, log):
+        return True  # no producer has logged yet: nothing tells what changed
+    return bool(con.execute(f"select count(*) from {log} where kind = $kind", {"kind": ALL}).fetchall()[0][0])
