@@ -7,10 +7,12 @@ import datetime as dt
 import duckdb
 import polars as pl
 
+from journey_analytics import identity, incremental
 from journey_analytics.settings import Settings
-from journey_analytics.warehouse import build_model, write_table
+from journey_analytics.warehouse import SQL_DIR, bind, build_model, sql_path, table_exists, write_table
 
 MODELS = ("event_persons", "customer_stream")
+STEPS = SQL_DIR / "journeys" / "steps"
 
 
 def params(settings: Settings) -> dict:
@@ -38,6 +40,74 @@ def data_end(con: duckdb.DuckDBPyConnection, settings: Settings) -> dt.datetime 
     return con.execute("select max(occurred_at) from journeys.customer_stream").fetchall()[0][0]
 
 
-def build_journey_model(con: duckdb.DuckDBPyConnection, name: str, settings: Settings) -> int:
+def _create_from_step(con: duckdb.DuckDBPyConnection, table: str, name: str) -> None:
+    con.execute(f"create or replace table journeys.{table} as\n" + (STEPS / f"{name}.sql").read_text())
+
+
+def _replace_rows(con: duckdb.DuckDBPyConnection, name: str, key: str, scope: str, values: dict) -> None:
+    """Replace the rows of journeys.<name> whose `key` is in journeys.<scope> with the model's rows
+    for that scope, in one transaction."""
+    sql = sql_path("journeys", name).read_text()
+    con.execute(f"create or replace table journeys.{name}_rebuilt as\n{sql}", bind(sql, values))
+    con.execute("begin transaction")
+    con.execute(f"delete from journeys.{name} where {key} in (select {key} from journeys.{scope})")
+    con.execute(f"insert into journeys.{name} select * from journeys.{name}_rebuilt")
+    con.execute("commit")
+    con.execute(f"drop table journeys.{name}_rebuilt")
+
+
+def _fingerprint(name: str, settings: Settings) -> str:
+    return incremental.fingerprint([settings.journeys.model_dump_json()], [sql_path("journeys", name), *STEPS.glob("*.sql")])
+
+
+def build_event_persons(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
+    """journeys.event_persons, for the events identity.pending_changes says may have changed
+    person (or every event after a whole identity run or a change of settings or SQL)."""
+    model = "journeys.event_persons"
+    print_ = _fingerprint("event_persons", settings)
+    update = incremental.may_update(con, model, print_, [model]) and not incremental.log_has_everything(con, identity.LOG)
+    incremental.forget(con, model)
+    for table in ("rebuild_events", "rebuild_sighting_events"):
+        con.execute(f"create or replace table journeys.{table} (event_key varchar)")
+    if update:
+        _create_from_step(con, "rebuild_events", "rebuild_events")
+        _create_from_step(con, "rebuild_sighting_events", "rebuild_sighting_events")
+        _replace_rows(con, "event_persons", "event_key", "rebuild_events", {"all_events": False})
+        scope = con.execute("select count(*) from journeys.rebuild_events").fetchall()[0][0]
+    else:
+        scope = build_model(con, "journeys", "event_persons", {"all_events": True})
+    incremental.ensure_log(con, identity.LOG)
+    con.execute(f"delete from {identity.LOG}")
+    for table in ("rebuild_events", "rebuild_sighting_events"):
+        con.execute(f"drop table journeys.{table}")
+    incremental.record(con, model, print_)
+    return {"mode": "incremental" if update else "whole", "events_decided_again": int(scope)}
+
+
+def build_customer_stream(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
+    """journeys.customer_stream, for the persons whose events or persons changed since its last
+    build (or every person after a change of settings or SQL)."""
+    model = "journeys.customer_stream"
+    print_ = _fingerprint("customer_stream", settings)
+    update = incremental.may_update(con, model, print_, [model])
+    incremental.forget(con, model)
+    con.execute("create or replace table journeys.rebuild_persons (person_id varchar)")
+    values = params(settings)
+    if update:
+        _create_from_step(con, "rebuild_persons", "rebuild_persons")
+        _replace_rows(con, "customer_stream", "person_id", "rebuild_persons", {**values, "all_persons": False})
+        scope = con.execute("select count(*) from journeys.rebuild_persons").fetchall()[0][0]
+    else:
+        build_model(con, "journeys", "customer_stream", {**values, "all_persons": True})
+        scope = con.execute("select count(distinct person_id) from journeys.customer_stream").fetchall()[0][0]
+    con.execute("drop table journeys.rebuild_persons")
+    incremental.record(con, model, print_)
+    return {"mode": "incremental" if update else "whole", "persons_built_again": int(scope)}
+
+
+def build_journey_model(con: duckdb.DuckDBPyConnection, name: str, settings: Settings) -> dict:
+    """Build journeys.<name>; returns figures for the run's metadata (mode, scope)."""
     write_reference_tables(con, settings)
-    return build_model(con, "journeys", name, params(settings))
+    if name == "event_persons":
+        return build_event_persons(con, settings)
+    return build_customer_stream(con, settings)

@@ -99,7 +99,8 @@ def sql_model_assets(
     descriptions: dict[str, str] | None = None,
     extra_deps: dict[str, list[dg.AssetKey]] | None = None,
 ) -> list[dg.AssetsDefinition]:
-    """One asset per table; `build(con, table, settings)` materialises it.
+    """One asset per table; `build(con, table, settings)` materialises it (and may return a dict of
+    figures for the asset's metadata).
 
     `checks` maps a table to (check specs, evaluate(con, settings) -> AssetCheckResults).
     """
@@ -126,8 +127,10 @@ def sql_model_assets(
                 settings = journey.get()
                 with duckdb.get_connection() as con:
                     ensure_schemas(con)
-                    build(con, table, settings)
+                    figures = build(con, table, settings)
                     metadata = table_metadata(con, f"{layer}.{table}", preview=layer == "marts")
+                    if isinstance(figures, dict):  # an incremental model says what it rebuilt
+                        metadata.update(figures)
                     results = list(evaluate(con, settings)) if evaluate else []
                 yield dg.MaterializeResult(metadata=metadata)
                 yield from results

@@ -39,6 +39,10 @@ journey_assets = sql_model_assets(
         "identity.identifier_types": [dg.AssetKey(["identity", "identity_map"])],  # written with the identity tables
         "journeys.source_ranks": [],  # reference tables from settings, written by the asset itself
         "journeys.purchase_activities": [],
+        # an incremental run's scope, written by the asset itself (docs/performance.md)
+        "journeys.rebuild_events": [],
+        "journeys.rebuild_sighting_events": [],
+        "journeys.rebuild_persons": [],
     },
     checks=CHECKS,
 )

@@ -13,6 +13,8 @@
 -- Journeys: a journey starts at a person's first event, at the first event after a purchase
 -- (journeys.purchase_activities), or after more than $journey_gap_seconds without an event; a
 -- purchase ends its journey. journey_id = person_id + ':' + journey_number.
+-- An incremental run ($all_persons false) builds the streams of journeys.rebuild_persons only
+-- (docs/performance.md, "Incremental runs").
 with events as (
     select
         staged.*,
@@ -22,6 +24,7 @@ with events as (
     from staging.events as staged
     inner join journeys.event_persons as persons on persons.event_key = staged.event_key
     left join journeys.source_ranks as ranks on ranks.source = staged.source
+    where $all_persons or persons.person_id in (select person_id from journeys.rebuild_persons)
 ),
 
 ordered as (

@@ -10,8 +10,12 @@
 --   refused_identifier       no such event: the refused identifier's own person;
 --   no_identifier            the event has no identifier at all (an anonymous till receipt):
 --                            a person of its own, 'p_' + md5('event:' || event_key)[1:16].
+-- An incremental run ($all_events false) decides the events of journeys.rebuild_events, reading the
+-- sightings of journeys.rebuild_sighting_events (those events and the events sharing a refused
+-- identifier with them); docs/performance.md, "Incremental runs".
 with events as (
     select event_key, occurred_at from staging.events
+    where $all_events or event_key in (select event_key from journeys.rebuild_events)
 ),
 
 sightings as (
@@ -25,6 +29,7 @@ sightings as (
     from identity.identifier_sightings as sightings
     inner join identity.identity_map as map on map.identifier = sightings.identifier
     inner join identity.identifier_types as types on types.identifier_type = sightings.identifier_type
+    where $all_events or sightings.event_key in (select event_key from journeys.rebuild_sighting_events)
 ),
 
 direct_ranked as (

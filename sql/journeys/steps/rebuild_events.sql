@@ -1,0 +1,49 @@
+-- The events whose person an incremental run works out again (docs/performance.md):
+-- events that appeared or disappeared, events whose sightings changed, events seen with an
+-- identifier whose sightings, person or refusal changed (identity.pending_changes), and -- for
+-- the nearest-identified-event rule -- every event sharing a refused identifier with those.
+with changes as (
+    select kind, value from identity.pending_changes
+),
+
+staged as (
+    select event_key from staging.events
+),
+
+known as (
+    select event_key from journeys.event_persons
+),
+
+appeared_or_gone as (
+    select * from (select * from staged except select * from known) as appeared
+    union
+    select * from (select * from known except select * from staged) as gone
+),
+
+first_hop as (
+    select event_key from appeared_or_gone
+    union
+    select value as event_key from changes where kind = 'event'
+    union
+    select sightings.event_key
+    from identity.identifier_sightings as sightings
+    inner join changes on changes.kind = 'identifier' and changes.value = sightings.identifier
+),
+
+refused_identifiers as (
+    select distinct sightings.identifier
+    from identity.identifier_sightings as sightings
+    inner join first_hop on first_hop.event_key = sightings.event_key
+    inner join identity.identity_map as map on map.identifier = sightings.identifier
+    where map.refused_rule is not null
+),
+
+final as (
+    select event_key from first_hop
+    union
+    select sightings.event_key
+    from identity.identifier_sightings as sightings
+    inner join refused_identifiers on refused_identifiers.identifier = sightings.identifier
+)
+
+select * from final

@@ -1,0 +1,55 @@
+-- The persons whose stream an incremental run builds again (docs/performance.md): the old and
+-- the new person of every event that appeared, disappeared, changed person or rule, or changed
+-- any column the stream copies from staging.events. A person outside this set has the same
+-- events with the same values as at the last build, so its stream rows cannot change.
+with current_events as (
+    select staged.*, persons.person_id, persons.person_rule
+    from staging.events as staged
+    inner join journeys.event_persons as persons on persons.event_key = staged.event_key
+),
+
+compared as (
+    select current_events.person_id as current_person_id, stream.person_id as previous_person_id
+    from current_events
+    full outer join journeys.customer_stream as stream on stream.event_key = current_events.event_key
+    where current_events.event_key is null
+        or stream.event_key is null
+        or current_events.person_id is distinct from stream.person_id
+        or current_events.person_rule is distinct from stream.person_rule
+        or current_events.occurred_at is distinct from stream.occurred_at
+        or current_events.source is distinct from stream.source
+        or current_events.source_format is distinct from stream.source_format
+        or current_events.activity is distinct from stream.activity
+        or current_events.channel is distinct from stream.channel
+        or current_events.touchpoint_type is distinct from stream.touchpoint_type
+        or current_events.touchpoint is distinct from stream.touchpoint
+        or current_events.campaign_source is distinct from stream.campaign_source
+        or current_events.campaign_medium is distinct from stream.campaign_medium
+        or current_events.campaign_name is distinct from stream.campaign_name
+        or current_events.campaign_term is distinct from stream.campaign_term
+        or current_events.campaign_content is distinct from stream.campaign_content
+        or current_events.revenue is distinct from stream.revenue
+        or current_events.currency is distinct from stream.currency
+        or current_events.session_id is distinct from stream.source_session_id
+        or current_events.anonymous_id is distinct from stream.anonymous_id
+        or current_events.user_id is distinct from stream.user_id
+        or current_events.contact_id is distinct from stream.contact_id
+        or current_events.email_hash is distinct from stream.email_hash
+        or current_events.phone_hash is distinct from stream.phone_hash
+        or current_events.loyalty_id is distinct from stream.loyalty_id
+        or current_events.order_id is distinct from stream.order_id
+        or current_events.page_url is distinct from stream.page_url
+        or current_events.referrer_url is distinct from stream.referrer_url
+        or current_events.attributes is distinct from stream.attributes
+        or current_events._source_file is distinct from stream._source_file
+        or current_events._source_row is distinct from stream._source_row
+        or current_events._delivery_date is distinct from stream._delivery_date
+),
+
+final as (
+    select current_person_id as person_id from compared where current_person_id is not null
+    union
+    select previous_person_id as person_id from compared where previous_person_id is not null
+)
+
+select * from final
