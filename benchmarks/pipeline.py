@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from journey_analytics.generator import GeneratorConfig, generate  # noqa: E402
+from journey_analytics.ingest.landing import BATCH_BYTES, landed_weight  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 #: events per simulated person over 60 days on the generator's defaults (the bundled sample: 19,669 / 1,000)
@@ -102,6 +103,20 @@ def pipeline_run(landing: Path, workdir: Path) -> dict:
     return {"seconds": seconds, "steps": dict(steps.seconds), "events": outcome.event_count, "warehouse": warehouse}
 
 
+def _chunks(files: list[Path], limit: int) -> list[list[Path]]:
+    """Consecutive runs of files of at most `limit` bytes, weighed as the pipeline's batches are."""
+    chunks: list[list[Path]] = []
+    size = 0
+    for path in files:
+        weight = landed_weight(path)
+        if not chunks or size + weight > limit:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(path)
+        size += weight
+    return chunks
+
+
 def parse_floor(landing: Path) -> float:
     """DuckDB's bare readers over the same files, one table per source and kind."""
     groups = {
@@ -119,11 +134,13 @@ def parse_floor(landing: Path) -> float:
                                             "preserve_insertion_order": False})
     began = time.perf_counter()
     for name, (pattern, kind) in groups.items():
-        files = sorted(str(p) for p in landing.glob(pattern))
-        if not files:
-            continue
+        files = sorted(landing.glob(pattern))
         reader = "read_json_auto" if kind == "json" else "read_csv_auto"
-        con.execute(f"create table {name} as select * from {reader}($files, union_by_name = true)", {"files": files})
+        # in chunks of the pipeline's batch size: one read_json_auto over the 10M-event landing
+        # folder runs out of memory even with a 12 GB limit
+        for n, chunk in enumerate(_chunks(files, BATCH_BYTES)):
+            verb = f"create table {name} as" if n == 0 else f"insert into {name} by name"
+            con.execute(f"{verb} select * from {reader}($files, union_by_name = true)", {"files": [str(p) for p in chunk]})
     seconds = time.perf_counter() - began
     con.close()
     path.unlink(missing_ok=True)

@@ -443,13 +443,18 @@ BATCH_BYTES = 400 * 1024 * 1024
 GZIP_WEIGHT = 5
 
 
+def landed_weight(path: Path) -> int:
+    """A file's share of a batch: its size, gzipped bytes counted GZIP_WEIGHT times."""
+    return path.stat().st_size * (GZIP_WEIGHT if path.name.lower().endswith(".gz") else 1)
+
+
 def batches(landing_dir: Path, source: str, dates: list[dt.date], batch_bytes: int = BATCH_BYTES):
     """Whole delivery dates grouped into batches of about batch_bytes: [(dates, files)]."""
     out: list[tuple[list[dt.date], list[LandedFile]]] = []
     size = 0
     for day in sorted(dates):
         files = discover(landing_dir, source, day)
-        weight = sum(f.path.stat().st_size * (GZIP_WEIGHT if f.path.name.lower().endswith(".gz") else 1) for f in files)
+        weight = sum(landed_weight(f.path) for f in files)
         if not out or size + weight > batch_bytes:
             out.append(([], []))
             size = 0
