@@ -7,12 +7,10 @@
 2. Runs the pipeline as `journey run` does (every Dagster asset, in process, fresh warehouse and
    Dagster home per run), timing every step from Dagster's step events, and the peak memory.
 3. Runs the floors on the same data in the same process:
-   * parse floor: DuckDB's bare read_json / read_csv of the same landing files into tables;
+   * parse floor: DuckDB's bare read_json / read_csv of the same landing files into tables (in
+     chunks of the pipeline's batch size);
    * engine floor: one DuckDB query sorting the stream's events by (person, occurred_at) with
-     row_number and lag.
-4. Writes benchmarks/results/pipeline_<events>.{md,json}: medians, events per second, and the
-   ratios of ingestion to the parse floor and of the transformations to the engine floor.
-
+     row_number and lag;
    * graph floor: scipy.sparse.csgraph.connected_components on the run's identity graph
      (identity.cc_nodes / identity.usable_links as integer arrays), checked to find the same
      components as ours (identity.cc_components), against the resolve_identities step;
@@ -20,6 +18,10 @@
      apply) of what an analyst would write for sessionisation and the stage funnel over the same
      staged events and persons, checked equal to ours (customer_stream.session_key, the events'
      stages, persons reaching each stage), against our customer_stream and event_stages steps.
+4. A daily increment: a warehouse built from every delivery date but the last, then `journey run`
+   timed when the last date arrives, against the end-to-end time of a whole build.
+5. Writes benchmarks/results/pipeline_<events>.{md,json}: medians, events per second, and the
+   ratios of ingestion to the parse floor and of the transformations to the engine floor.
 """
 
 from __future__ import annotations
@@ -82,6 +84,42 @@ def landing_for(events: int, seed: int, workdir: Path) -> tuple[Path, float]:
     seconds = time.perf_counter() - began
     done.write_text(f"{seconds:.3f}")
     return out / "landing", seconds
+
+
+def increment_run(landing: Path, workdir: Path) -> dict:
+    """A daily run: the warehouse is built from every delivery date before the last full day
+    (untimed), then that day arrives and `journey run` is timed again on the same warehouse. The
+    last full day is the latest delivery date with at least half the average bytes of a date (the
+    generator's last dates bring only a few late store and CRM files)."""
+    view = workdir / "increment_landing"
+    shutil.rmtree(view, ignore_errors=True)
+    size: dict[str, int] = defaultdict(int)
+    for path in landing.glob("*/*/*"):
+        size[path.parent.name] += path.stat().st_size
+    average = sum(size.values()) / len(size)
+    last = max(day for day, total in size.items() if total >= average / 2)
+    days = sorted(day for day in size if day <= last)
+
+    def link(day: str) -> None:
+        for folder in landing.glob(f"*/{day}"):
+            (view / folder.parent.name).mkdir(parents=True, exist_ok=True)
+            (view / folder.parent.name / day).symlink_to(folder, target_is_directory=True)
+
+    for day in days[:-1]:
+        link(day)
+    before = pipeline_run(view, workdir)
+    link(last)
+    from journey_analytics import runner  # noqa: PLC0415
+
+    steps = StepTimes()
+    began = time.perf_counter()
+    outcome = runner.run_all(progress=steps)
+    seconds = time.perf_counter() - began
+    if outcome.failed_checks:
+        raise SystemExit(f"checks failed: {outcome.failed_checks}")
+    shutil.rmtree(view, ignore_errors=True)
+    return {"seconds": seconds, "steps": dict(steps.seconds), "events_before": before["events"], "events": outcome.event_count,
+            "date": last}
 
 
 def pipeline_run(landing: Path, workdir: Path) -> dict:
@@ -269,6 +307,8 @@ def main() -> None:
         seconds, same = pandas_alternative(run["warehouse"], journeys.session_gap_minutes * 60, journeys.max_session_hours * 3600)
         alternative.append(seconds)
         same_results &= same
+    increment = increment_run(landing, args.workdir)
+    print(f"daily increment: {increment['seconds']:.1f} s, {increment['events'] - increment['events_before']:,} new events", flush=True)
     events = runs[0]["events"]
     median = statistics.median
     step_names = sorted(runs[0]["steps"])
@@ -288,6 +328,10 @@ def main() -> None:
         "graph_floor_seconds": median(graph), "same_components": same_components,
         "covered_steps_seconds": median(r["steps"].get("journeys__customer_stream", 0.0) + r["steps"].get("stages__event_stages", 0.0) for r in runs),
         "pandas_seconds": median(alternative), "pandas_equal_results": same_results,
+        "increment_seconds": increment["seconds"],
+        "increment_share_of_events": (increment["events"] - increment["events_before"]) / increment["events"],
+        "increment_vs_full": increment["seconds"] / median(r["seconds"] for r in runs),
+        "increment_step_seconds": increment["steps"],
         "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
         "step_seconds": per_step,
     }
@@ -306,6 +350,8 @@ def main() -> None:
         f"| {median(graph):.2f} | {result['identity_seconds'] / median(graph):.1f} |",
         f"| customer_stream + event_stages vs pandas (equal results: {'yes' if same_results else 'NO'}) | {result['covered_steps_seconds']:.1f} "
         f"| {median(alternative):.2f} | {result['covered_steps_seconds'] / median(alternative):.2f} |",
+        f"| daily increment ({result['increment_share_of_events']:.1%} new events, delivery date {increment['date']}) vs end to end "
+        f"| {increment['seconds']:.1f} | {result['end_to_end_seconds']:.1f} | {result['increment_vs_full']:.2f} |",
         "", f"Events per second end to end: {result['events_per_second']:,.0f}. Peak RSS: {result['peak_rss_gib']:.2f} GiB.", "",
         "| step | seconds |", "|---|---:|",
         *(f"| {name} | {seconds:.2f} |" for name, seconds in sorted(per_step.items(), key=lambda kv: -kv[1])),
