@@ -5,6 +5,7 @@ tables as one whole rebuild of the same deliveries -- also when a delivery is ta
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from journey_analytics.ingest.landing import SOURCES, delivery_dates
 from journey_analytics.warehouse import connect, fetch, table_fingerprint
 
 from tests.conftest import settings_for
+from tests.sql.test_identity import segment
 
 SCHEMAS = ("identity", "journeys", "stages", "marts")
 #: differs by design: a warehouse built day by day remembers the person ids that merges retired
@@ -98,3 +100,30 @@ def test_a_delivery_taken_away_is_undone_incrementally(tmp_path):
     with connect(settings_for(landing, warehouse), read_only=True) as con:
         assert fetch(con, "select count(*) as n from staging.events where _delivery_date = $d and source in ('web', 'crm')",
                      {"d": middle})["n"][0] == 0
+
+
+def test_the_worked_example_re_decides_only_the_two_persons_a_new_login_joins(landing, tmp_path):
+    # docs/performance.md, "Incremental runs": d7 + u3 are person A, d9 + C5 person B, d4 + u8 someone else
+    landing.put("web", "2025-03-01", "s.jsonl", "\n".join([
+        segment("m1", "d7", "u3"),
+        segment("m2", "d9", url="https://shop.example.com/?cid=C5&utm_medium=email"),
+        segment("m3", "d4", "u8"),
+    ]) + "\n")
+    warehouse = tmp_path / "w.duckdb"
+    first = build(landing.root, warehouse, [dt.date(2025, 3, 1)])
+    assert first["identity"]["persons"] == 3
+    # next day d9 logs in as u3
+    landing.put("web", "2025-03-02", "s.jsonl", segment("m4", "d9", "u3", ts="2025-03-02T10:00:00Z") + "\n")
+    second = build(landing.root, warehouse, [dt.date(2025, 3, 2)])
+    assert second["identity"]["mode"] == "incremental"
+    assert second["identity"]["identifiers_resolved_again"] == 4  # d7, u3, d9, C5 -- not d4, u8
+    assert second["identity"]["persons"] == 2
+    assert second["customer_stream"]["persons_built_again"] == 2  # A, and B (whose id, anchored on C5, the merged person keeps)
+    with connect(settings_for(landing.root, warehouse), read_only=True) as con:
+        merged = "p_" + hashlib.md5(b"contact_id:C5").hexdigest()[:16]
+        person_a = "p_" + hashlib.md5(b"user_id:u3").hexdigest()[:16]
+        people = dict(con.execute("select identifier, person_id from identity.identity_map").fetchall())
+        assert {people[i] for i in ("anonymous_id:d7", "user_id:u3", "anonymous_id:d9", "contact_id:C5")} == {merged}
+        assert people["user_id:u8"] == people["anonymous_id:d4"] == "p_" + hashlib.md5(b"user_id:u8").hexdigest()[:16]
+        assert con.execute("select previous_person_id, person_id from identity.person_id_history").fetchall() == [(person_a, merged)]
+        assert con.execute("select count(*), count(distinct person_id) from journeys.customer_stream").fetchall() == [(4, 2)]
