@@ -9,7 +9,7 @@ import polars as pl
 
 from journey_analytics import identity, incremental
 from journey_analytics.settings import Settings
-from journey_analytics.warehouse import SQL_DIR, bind, build_model, sql_path, table_exists, write_table
+from journey_analytics.warehouse import SQL_DIR, bind, build_model, sql_path, write_table
 
 MODELS = ("event_persons", "customer_stream")
 STEPS = SQL_DIR / "journeys" / "steps"
