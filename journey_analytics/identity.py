@@ -265,8 +265,9 @@ def resolve(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
         con.execute("create or replace table identity.previous_identity_map as "
                     "select identifier, person_id, refused_rule from identity.identity_map")
     if update:
-        con.execute("create or replace table identity.previous_sightings as "
-                    "select event_key, identifier, occurred_at from identity.identifier_sightings")
+        # kept aside by renaming (no copy): the new sightings are compared with it below
+        con.execute("drop table if exists identity.previous_sightings")
+        con.execute("alter table identity.identifier_sightings rename to previous_sightings")
     build_model(con, "identity", "identifier_sightings")
     build_model(con, "identity", "identifier_links")
     con.execute("create or replace table identity.region (identifier varchar)")
