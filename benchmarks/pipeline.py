@@ -109,6 +109,13 @@ def increment_run(landing: Path, workdir: Path) -> dict:
         link(day)
     before = pipeline_run(view, workdir)
     link(last)
+    after = timed_run()
+    shutil.rmtree(view, ignore_errors=True)
+    return {**after, "events_before": before["events"], "date": last}
+
+
+def timed_run() -> dict:
+    """`journey run` on the environment's landing folder, warehouse and Dagster home, each step timed."""
     from journey_analytics import runner  # noqa: PLC0415
 
     steps = StepTimes()
@@ -117,9 +124,7 @@ def increment_run(landing: Path, workdir: Path) -> dict:
     seconds = time.perf_counter() - began
     if outcome.failed_checks:
         raise SystemExit(f"checks failed: {outcome.failed_checks}")
-    shutil.rmtree(view, ignore_errors=True)
-    return {"seconds": seconds, "steps": dict(steps.seconds), "events_before": before["events"], "events": outcome.event_count,
-            "date": last}
+    return {"seconds": seconds, "steps": dict(steps.seconds), "events": outcome.event_count}
 
 
 def pipeline_run(landing: Path, workdir: Path) -> dict:
@@ -129,16 +134,9 @@ def pipeline_run(landing: Path, workdir: Path) -> dict:
     shutil.rmtree(home, ignore_errors=True)
     os.environ.update({"JOURNEY_LANDING_DIR": str(landing), "JOURNEY_WAREHOUSE_PATH": str(warehouse), "DAGSTER_HOME": str(home)})
     from journey_analytics.cli import prepare_dagster_home  # noqa: PLC0415
-    from journey_analytics import runner  # noqa: PLC0415
 
     prepare_dagster_home()
-    steps = StepTimes()
-    began = time.perf_counter()
-    outcome = runner.run_all(progress=steps)
-    seconds = time.perf_counter() - began
-    if outcome.failed_checks:
-        raise SystemExit(f"checks failed: {outcome.failed_checks}")
-    return {"seconds": seconds, "steps": dict(steps.seconds), "events": outcome.event_count, "warehouse": warehouse}
+    return {**timed_run(), "warehouse": warehouse}
 
 
 def _chunks(files: list[Path], limit: int) -> list[list[Path]]:
