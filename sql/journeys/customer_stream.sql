@@ -15,9 +15,16 @@
 -- purchase ends its journey. journey_id = person_id + ':' + journey_number.
 -- An incremental run ($all_persons false) builds the streams of journeys.rebuild_persons only
 -- (docs/performance.md, "Incremental runs").
+-- The windows run over the few columns they need; the other columns join back at the end by
+-- event_key (sorting the wide rows seven times would carry every column through every sort).
 with events as (
     select
-        staged.*,
+        staged.event_key,
+        staged.source,
+        staged.activity,
+        staged.channel,
+        staged.occurred_at,
+        staged.anonymous_id,
         persons.person_id,
         persons.person_rule,
         coalesce(ranks.source_rank, 99) as source_rank
@@ -121,41 +128,42 @@ final as (
         journey_numbers.occurred_at,
         journey_numbers.source,
         journey_numbers.source_rank,
-        journey_numbers.source_format,
+        staged.source_format,
         journey_numbers.activity,
         journey_numbers.channel,
-        journey_numbers.touchpoint_type,
-        journey_numbers.touchpoint,
-        journey_numbers.campaign_source,
-        journey_numbers.campaign_medium,
-        journey_numbers.campaign_name,
-        journey_numbers.campaign_term,
-        journey_numbers.campaign_content,
-        journey_numbers.revenue,
-        journey_numbers.currency,
+        staged.touchpoint_type,
+        staged.touchpoint,
+        staged.campaign_source,
+        staged.campaign_medium,
+        staged.campaign_name,
+        staged.campaign_term,
+        staged.campaign_content,
+        staged.revenue,
+        staged.currency,
         journey_numbers.previous_channel,
         journey_numbers.next_channel,
         journey_numbers.activity_occurrence,
         journey_numbers.activity_repeated_at,
         sessions.session_key,
-        journey_numbers.session_id as source_session_id,
+        staged.session_id as source_session_id,
         journey_numbers.person_id || ':' || cast(journey_numbers.journey_number as varchar) as journey_id,
         journey_numbers.journey_number,
         journey_numbers.starts_journey = 1 as is_journey_start,
         journey_numbers.anonymous_id,
-        journey_numbers.user_id,
-        journey_numbers.contact_id,
-        journey_numbers.email_hash,
-        journey_numbers.phone_hash,
-        journey_numbers.loyalty_id,
-        journey_numbers.order_id,
-        journey_numbers.page_url,
-        journey_numbers.referrer_url,
-        journey_numbers.attributes,
-        journey_numbers._source_file,
-        journey_numbers._source_row,
-        journey_numbers._delivery_date
+        staged.user_id,
+        staged.contact_id,
+        staged.email_hash,
+        staged.phone_hash,
+        staged.loyalty_id,
+        staged.order_id,
+        staged.page_url,
+        staged.referrer_url,
+        staged.attributes,
+        staged._source_file,
+        staged._source_row,
+        staged._delivery_date
     from journey_numbers
+    inner join staging.events as staged on staged.event_key = journey_numbers.event_key
     left join sessions on sessions.event_key = journey_numbers.event_key
 )
 
