@@ -25,7 +25,7 @@ import polars as pl
 
 from journey_analytics import incremental, privacy
 from journey_analytics.settings import Settings
-from journey_analytics.warehouse import SQL_DIR, bind, build_model, sql_path, table_exists, write_table
+from journey_analytics.warehouse import SQL_DIR, bind, build_model, create_from_file, sql_path, table_exists, write_table
 
 STEPS = SQL_DIR / "identity" / "steps"
 MAX_ROUNDS = 200
@@ -42,8 +42,7 @@ def _step(con: duckdb.DuckDBPyConnection, name: str, params: dict | None = None)
 
 
 def _create_from_step(con: duckdb.DuckDBPyConnection, table: str, name: str, params: dict | None = None) -> None:
-    sql = (STEPS / f"{name}.sql").read_text()
-    con.execute(f"create or replace table identity.{table} as\n{sql}", bind(sql, params or {}))
+    create_from_file(con, f"identity.{table}", STEPS / f"{name}.sql", params)
 
 
 def write_reference_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
@@ -238,8 +237,7 @@ def _resolve_region(con: duckdb.DuckDBPyConnection) -> tuple[int, int] | None:
     leaks = _step(con, "region_leaks").fetchall()[0][0]
     if leaks:
         return None
-    sql = sql_path("identity", "identity_map").read_text()
-    con.execute(f"create or replace table identity.region_map as\n{sql}")
+    create_from_file(con, "identity.region_map", sql_path("identity", "identity_map"))
     con.execute("begin transaction")
     con.execute("delete from identity.identity_map where identifier in (select identifier from identity.region)")
     con.execute("insert into identity.identity_map select * from identity.region_map")

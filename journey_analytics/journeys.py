@@ -9,7 +9,7 @@ import polars as pl
 
 from journey_analytics import identity, incremental
 from journey_analytics.settings import Settings
-from journey_analytics.warehouse import SQL_DIR, bind, build_model, sql_path, write_table
+from journey_analytics.warehouse import SQL_DIR, build_model, create_from_file, sql_path, write_table
 
 MODELS = ("event_persons", "customer_stream")
 STEPS = SQL_DIR / "journeys" / "steps"
@@ -40,15 +40,10 @@ def data_end(con: duckdb.DuckDBPyConnection, settings: Settings) -> dt.datetime 
     return con.execute("select max(occurred_at) from journeys.customer_stream").fetchall()[0][0]
 
 
-def _create_from_step(con: duckdb.DuckDBPyConnection, table: str, name: str) -> None:
-    con.execute(f"create or replace table journeys.{table} as\n" + (STEPS / f"{name}.sql").read_text())
-
-
 def _replace_rows(con: duckdb.DuckDBPyConnection, name: str, key: str, scope: str, values: dict) -> None:
     """Replace the rows of journeys.<name> whose `key` is in journeys.<scope> with the model's rows
     for that scope, in one transaction."""
-    sql = sql_path("journeys", name).read_text()
-    con.execute(f"create or replace table journeys.{name}_rebuilt as\n{sql}", bind(sql, values))
+    create_from_file(con, f"journeys.{name}_rebuilt", sql_path("journeys", name), values)
     con.execute("begin transaction")
     con.execute(f"delete from journeys.{name} where {key} in (select {key} from journeys.{scope})")
     con.execute(f"insert into journeys.{name} select * from journeys.{name}_rebuilt")
@@ -70,8 +65,8 @@ def build_event_persons(con: duckdb.DuckDBPyConnection, settings: Settings) -> d
     for table in ("rebuild_events", "rebuild_sighting_events"):
         con.execute(f"create or replace table journeys.{table} (event_key varchar)")
     if update:
-        _create_from_step(con, "rebuild_events", "rebuild_events")
-        _create_from_step(con, "rebuild_sighting_events", "rebuild_sighting_events")
+        create_from_file(con, "journeys.rebuild_events", STEPS / "rebuild_events.sql")
+        create_from_file(con, "journeys.rebuild_sighting_events", STEPS / "rebuild_sighting_events.sql")
         _replace_rows(con, "event_persons", "event_key", "rebuild_events", {"all_events": False})
         scope = con.execute("select count(*) from journeys.rebuild_events").fetchall()[0][0]
     else:
@@ -94,7 +89,7 @@ def build_customer_stream(con: duckdb.DuckDBPyConnection, settings: Settings) ->
     con.execute("create or replace table journeys.rebuild_persons (person_id varchar)")
     values = params(settings)
     if update:
-        _create_from_step(con, "rebuild_persons", "rebuild_persons")
+        create_from_file(con, "journeys.rebuild_persons", STEPS / "rebuild_persons.sql")
         _replace_rows(con, "customer_stream", "person_id", "rebuild_persons", {**values, "all_persons": False})
         scope = con.execute("select count(*) from journeys.rebuild_persons").fetchall()[0][0]
     else:

@@ -12,7 +12,7 @@ import polars as pl
 
 from journey_analytics.journeys import data_end
 from journey_analytics.settings import Settings
-from journey_analytics.warehouse import SQL_DIR, bind, build_model, write_table
+from journey_analytics.warehouse import SQL_DIR, bind, build_model, create_from_file, write_table
 
 STEPS = SQL_DIR / "stages" / "steps"
 MODELS = ("event_stages", "funnel_levels", "funnel_units", "unit_stages", "stage_spells", "unit_stage_times", "unit_progress")
@@ -63,11 +63,9 @@ def build_funnel_levels(con: duckdb.DuckDBPyConnection, settings: Settings) -> i
     values = params(settings)
     mode = settings.stages.order_mode
     if mode != "ordered":
-        sql = _step_sql("funnel_strict" if mode == "strict" else "funnel_any_order")
-        con.execute(f"create or replace table stages.funnel_levels as\n{sql}", bind(sql, values))
+        create_from_file(con, "stages.funnel_levels", STEPS / f"{'funnel_strict' if mode == 'strict' else 'funnel_any_order'}.sql", values)
         return con.execute("select count(*) from stages.funnel_levels").fetchall()[0][0]
-    first = _step_sql("funnel_first_level")
-    con.execute(f"create or replace table stages.funnel_levels as\n{first}", bind(first, values))
+    create_from_file(con, "stages.funnel_levels", STEPS / "funnel_first_level.sql", values)
     deepest = max(len(settings.stages.models[m].stages) for m in settings.stages.active_models)
     step = _step_sql("funnel_next_level")
     for level in range(2, deepest + 1):

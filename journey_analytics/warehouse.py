@@ -94,10 +94,15 @@ def bind(sql: str, params: dict) -> dict:
     return {k: params[k] for k in names}
 
 
+def create_from_file(con: duckdb.DuckDBPyConnection, qualified: str, path: Path, params: dict | None = None) -> None:
+    """`create or replace table qualified as <the SELECT in path>`, binding the parameters it uses."""
+    sql = path.read_text()
+    con.execute(f"create or replace table {qualified} as\n{sql}", bind(sql, params or {}))
+
+
 def build_model(con: duckdb.DuckDBPyConnection, layer: str, table: str, params: dict | None = None) -> int:
     """`create or replace table layer.table as <sql/layer/table.sql>`; returns its row count."""
-    sql = sql_path(layer, table).read_text()
-    con.execute(f"create or replace table {layer}.{table} as\n{sql}", bind(sql, params or {}))
+    create_from_file(con, f"{layer}.{table}", sql_path(layer, table), params)
     return con.execute(f"select count(*) from {layer}.{table}").fetchall()[0][0]
 
 
