@@ -52,10 +52,25 @@ orphan_sightings as (
     where direct.event_key is null
 ),
 
+candidates as (
+    select event_key, occurred_at, identifier
+    from sightings
+    where identifier in (select identifier from orphan_sightings)
+),
+
+candidate_ranked as (
+    select
+        event_key,
+        person_id,
+        row_number() over (partition by event_key order by priority, identifier) as choice
+    from sightings
+    where refused_rule is null and event_key in (select event_key from candidates)
+),
+
 nearest_ranked as (
     select
         orphans.event_key,
-        direct.person_id,
+        persons.person_id,
         row_number() over (
             partition by orphans.event_key
             order by
@@ -64,10 +79,10 @@ nearest_ranked as (
                 others.event_key
         ) as choice
     from orphan_sightings as orphans
-    inner join sightings as others
+    inner join candidates as others
         on others.identifier = orphans.identifier
         and others.event_key <> orphans.event_key
-    inner join direct on direct.event_key = others.event_key
+    inner join candidate_ranked as persons on persons.event_key = others.event_key and persons.choice = 1
 ),
 
 nearest as (
