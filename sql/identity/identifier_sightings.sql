@@ -2,7 +2,8 @@
 --
 -- Identifiers are typed values: anonymous_id (device/cookie), user_id (login), contact_id (CRM),
 -- email (salted hash), phone (salted hash), loyalty_id. An identifier's text is
--- `<type>:<value>`, so equal values of different types never meet. Values on the blocklist
+-- `<type>:<value>`, so equal values of different types never meet (the value is not kept in a column
+-- of its own: it is the text after the first colon, as identity.identity_map shows it). Values on the blocklist
 -- (identity.blocked_identifiers: empty, null, 0, -1, anonymous, test addresses ...) are left out
 -- here and listed in identity.link_decisions.
 with events as (
@@ -50,7 +51,6 @@ final as (
         sightings.source,
         sightings.occurred_at,
         sightings.identifier_type,
-        sightings.identifier_value,
         sightings.identifier_type || ':' || sightings.identifier_value as identifier
     from sightings
     left join identity.blocked_identifiers as blocked
