@@ -71,20 +71,22 @@ visit_starts as (
 ),
 
 visits as (
+    -- the visit's start time is the latest visit start so far: one window pass gives both
     select
         visit_starts.*,
         sum(starts_visit) over (
             partition by person_id, device order by occurred_at, source_rank, event_key rows between unbounded preceding and current row
-        ) as visit_number
+        ) as visit_number,
+        max(case when starts_visit = 1 then occurred_at end) over (
+            partition by person_id, device order by occurred_at, source_rank, event_key rows between unbounded preceding and current row
+        ) as visit_started_at
     from visit_starts
 ),
 
 visit_parts as (
     select
         visits.*,
-        floor(
-            (epoch(occurred_at) - epoch(min(occurred_at) over (partition by person_id, device, visit_number))) / $max_session_seconds
-        ) as visit_part
+        floor((epoch(occurred_at) - epoch(visit_started_at)) / $max_session_seconds) as visit_part
     from visits
 ),
 
