@@ -16,7 +16,7 @@
 -- An incremental run ($all_persons false) builds the streams of journeys.rebuild_persons only
 -- (docs/performance.md, "Incremental runs").
 -- The windows run over the few columns they need; the other columns join back at the end by
--- event_key (sorting the wide rows seven times would carry every column through every sort).
+-- event_key (sorting the wide rows in every window pass would carry every column through every sort).
 with events as (
     select
         staged.event_key,
