@@ -59,6 +59,8 @@ candidates as (
 ),
 
 candidate_ranked as (
+    -- the same choice as direct_ranked, made again for the candidate events only: joining
+    -- `direct` here let DuckDB join every sighting to every event's person first (6 s at 10M)
     select
         event_key,
         person_id,
