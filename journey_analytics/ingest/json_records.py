@@ -75,25 +75,34 @@ _EXTRACT = """
 select _source_file, _source_row, json as _raw, json_type(json) as _json_type,
        json_extract_string(json, $paths) as _values,
        {attributes} as attributes
-from records
+from {records}
 """
+
+#: the parts of a Segment message its attributes are built from, read in one parse of the record
+#: (a `->` per part parses the whole record again each time: 0.9 s instead of 0.2 s at 600K records)
+SEGMENT_ATTRIBUTE_PATHS = [
+    "$.event", "$.name", "$.previousId", "$.properties", "$.context.page.title", "$.properties.title",
+    "$.traits", "$.context.traits", "$.context.userAgent",
+]
 
 #: attributes of a Segment message: its properties and traits without emails and phones, the page
 #: title, user agent, previous id, event and name; keys in alphabetical order, absent ones left out
-SEGMENT_SQL = _EXTRACT.format(attributes="""json_merge_patch('{}', json_object(
-           'event', json -> '$.event',
-           'name', json -> '$.name',
-           'previous_id', json -> '$.previousId',
-           'properties', case when json_type(json -> '$.properties') = 'OBJECT'
-                              then nullif(json_merge_patch(json -> '$.properties', $pii), '{}') end,
-           'title', coalesce(json -> '$.context.page.title', json -> '$.properties.title'),
+#: (`a` holds SEGMENT_ATTRIBUTE_PATHS in order; DuckDB lists count from 1)
+SEGMENT_SQL = _EXTRACT.format(
+    records="(select *, json_extract(json, $attribute_paths) as a from records)",
+    attributes="""json_merge_patch('{}', json_object(
+           'event', a[1],
+           'name', a[2],
+           'previous_id', a[3],
+           'properties', case when json_type(a[4]) = 'OBJECT' then nullif(json_merge_patch(a[4], $pii), '{}') end,
+           'title', coalesce(a[5], a[6]),
            'traits', nullif(json_merge_patch('{}', coalesce(
-                         case when json_type(json -> '$.traits') = 'OBJECT' then json_merge_patch(json -> '$.traits', $pii) end,
-                         case when json_type(json -> '$.context.traits') = 'OBJECT' then json_merge_patch(json -> '$.context.traits', $pii) end)), '{}'),
-           'user_agent', json -> '$.context.userAgent'))""")
+                         case when json_type(a[7]) = 'OBJECT' then json_merge_patch(a[7], $pii) end,
+                         case when json_type(a[8]) = 'OBJECT' then json_merge_patch(a[8], $pii) end)), '{}'),
+           'user_agent', a[9]))""")
 
 #: attributes of a SendGrid event: every field but the email, timestamp, event and event id
-SENDGRID_SQL = _EXTRACT.format(attributes="case when json_type(json) = 'OBJECT' then json_merge_patch(json, $drop) end")
+SENDGRID_SQL = _EXTRACT.format(records="records", attributes="case when json_type(json) = 'OBJECT' then json_merge_patch(json, $drop) end")
 SENDGRID_DROP = '{"email":null,"timestamp":null,"event":null,"sg_event_id":null}'
 
 
@@ -134,7 +143,7 @@ def python_records(text: str, name: str) -> tuple[pl.DataFrame, list[BadRecord],
 def extract(con: duckdb.DuckDBPyConnection, records: pl.DataFrame, fmt: str, settings) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(input frame, records that are not JSON objects) for Segment or SendGrid records."""
     if fmt == "segment":
-        sql, paths, params = SEGMENT_SQL, SEGMENT_PATHS, {"pii": PII_PATCH}
+        sql, paths, params = SEGMENT_SQL, SEGMENT_PATHS, {"pii": PII_PATCH, "attribute_paths": SEGMENT_ATTRIBUTE_PATHS}
     else:
         paths = sendgrid_paths(settings.email.campaign_fields, settings.email.contact_id_fields)
         sql, params = SENDGRID_SQL, {"drop": SENDGRID_DROP}
