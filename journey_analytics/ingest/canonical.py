@@ -62,31 +62,54 @@ def text(expr: pl.Expr) -> pl.Expr:
     return pl.when(expr == "").then(None).otherwise(expr)
 
 
+#: (format, time zone of the text) tried in turn on ISO-8601 text: an offset is applied, text without one is UTC
+UTC_ATTEMPTS = [("%+", "UTC"), *[(f, None) for f in NAIVE_FORMATS]]
+#: Unix seconds (SendGrid) first, then ISO-8601 text
+EPOCH_ATTEMPTS = [("epoch", None), *UTC_ATTEMPTS]
+
+
+def _first_parsed(values: pl.Series, attempts: list[tuple[str, str | None]]) -> pl.Series:
+    """Each value read by the first attempt (format, time zone) that reads it, as a naive UTC or
+    wall-clock timestamp. A later attempt sees only the values still unread, and none runs once
+    every value is read, so a well-formed column is parsed once (an expression per format would
+    parse the whole column again for each)."""
+    out = pl.Series(values.name, [None] * len(values), pl.Datetime("us"))
+    for fmt, tz in attempts:
+        todo = values.to_frame("v").select(pl.when(out.is_null()).then(pl.col("v"))).to_series()
+        if todo.null_count() == len(todo):
+            break
+        if fmt == "epoch":
+            seconds = todo.cast(pl.Float64, strict=False)
+            parsed = (seconds * 1_000_000).cast(pl.Int64, strict=False).cast(pl.Datetime("us"))
+        else:
+            parsed = todo.str.to_datetime(fmt, strict=False, time_unit="us", time_zone=tz)
+            if tz is not None:
+                parsed = parsed.dt.replace_time_zone(None)
+        out = out.to_frame("o").select(pl.coalesce(pl.col("o"), parsed)).to_series().alias(values.name)
+    return out
+
+
+def _parsed(expr: pl.Expr, attempts: list[tuple[str, str | None]]) -> pl.Expr:
+    return text(expr).map_batches(lambda values: _first_parsed(values, attempts), return_dtype=pl.Datetime("us"), is_elementwise=True)
+
+
 def parse_utc(expr: pl.Expr, fmt: str | None = None) -> pl.Expr:
     """ISO-8601 text to a naive UTC timestamp. An offset is applied; text without one is UTC."""
-    expr = text(expr)
     if fmt:
-        return expr.str.to_datetime(fmt, strict=False, time_unit="us")
-    with_offset = expr.str.to_datetime("%+", strict=False, time_unit="us", time_zone="UTC").dt.replace_time_zone(None)
-    rest = pl.when(with_offset.is_null()).then(expr)  # only these are tried against the other formats (nulls are cheap)
-    return pl.coalesce(with_offset, *[rest.str.to_datetime(f, strict=False, time_unit="us") for f in NAIVE_FORMATS])
+        return text(expr).str.to_datetime(fmt, strict=False, time_unit="us")
+    return _parsed(expr, UTC_ATTEMPTS)
 
 
 def parse_local(expr: pl.Expr, fmt: str | None = None) -> pl.Expr:
     """Wall-clock text with no offset (store-local time)."""
-    expr = text(expr)
     if fmt:
-        return expr.str.to_datetime(fmt, strict=False, time_unit="us")
-    parsed = expr.str.to_datetime(NAIVE_FORMATS[0], strict=False, time_unit="us")
-    rest = pl.when(parsed.is_null()).then(expr)
-    return pl.coalesce(parsed, *[rest.str.to_datetime(f, strict=False, time_unit="us") for f in NAIVE_FORMATS[1:]])
+        return text(expr).str.to_datetime(fmt, strict=False, time_unit="us")
+    return _parsed(expr, [(f, None) for f in NAIVE_FORMATS])
 
 
 def parse_epoch_or_iso(expr: pl.Expr) -> pl.Expr:
     """Unix seconds (SendGrid) or ISO-8601 text."""
-    seconds = text(expr).cast(pl.Float64, strict=False)
-    as_epoch = (seconds * 1_000_000).cast(pl.Int64, strict=False).cast(pl.Datetime("us"))
-    return pl.coalesce(as_epoch, parse_utc(expr))
+    return _parsed(expr, EPOCH_ATTEMPTS)
 
 
 def number(expr: pl.Expr) -> pl.Expr:
@@ -252,14 +275,20 @@ SEGMENT_TYPES = {
 
 def segment_events(frame: pl.DataFrame, ctx: ReadContext) -> Canonical:
     s = ctx.settings.web
-    frame = hashed_identifiers(frame, ctx, "email", "phone")
-    msg_type = text(col(frame, "type")).str.to_lowercase()
-    event_name = text(col(frame, "event"))
-    activity = (
+    frame = hashed_identifiers(frame, ctx, "email", "phone").with_columns(
+        text(col(frame, "type")).str.to_lowercase().alias("_msg_type"),
+        text(col(frame, "event")).alias("_event_name"),
+    )
+    msg_type, event_name = pl.col("_msg_type"), pl.col("_event_name")
+    # computed once here: the expressions below read it several times, and eager polars would
+    # compute it (and its regular expressions) again for each
+    frame = frame.with_columns(
         pl.when(msg_type == "track")
         .then(mapped(event_name, s.track_activities, snake(event_name)))
         .otherwise(msg_type.replace_strict(SEGMENT_TYPES, default=None, return_dtype=pl.String))
+        .alias("_activity")
     )
+    activity = pl.col("_activity")
     page_url = text(col(frame, "page_url"))
     referrer = text(col(frame, "referrer"))
     tagged = {n: f"campaign.{n}" for n in ("source", "medium", "name", "term", "content")}
