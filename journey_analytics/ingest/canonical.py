@@ -170,7 +170,10 @@ def on_distinct(frame: pl.DataFrame, inputs: list[str], exprs: list[pl.Expr]) ->
     """Adds `exprs` (functions of `inputs` alone) computed once per distinct combination of the
     inputs: URLs, names and tags repeat a lot, and the regular expressions are the costly part."""
     keys = frame.select(inputs).unique()
-    return frame.join(keys.with_columns(exprs), on=inputs, how="left", nulls_equal=True, maintain_order="left")
+    # lazily, so that polars computes a part the expressions share (a URL's host, a pattern match)
+    # once: an eager with_columns computes it again for each expression and branch that reads it
+    keys = keys.lazy().with_columns(exprs).collect()
+    return frame.join(keys, on=inputs, how="left", nulls_equal=True, maintain_order="left")
 
 
 def problem(*conditions: tuple[pl.Expr, str, pl.Expr | str]) -> list[pl.Expr]:
