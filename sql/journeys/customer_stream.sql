@@ -15,8 +15,9 @@
 -- purchase ends its journey. journey_id = person_id + ':' + journey_number.
 -- An incremental run ($all_persons false) builds the streams of journeys.rebuild_persons only
 -- (docs/performance.md, "Incremental runs").
--- The windows run over the few columns they need; the other columns join back at the end by
--- event_key (sorting the wide rows in every window pass would carry every column through every sort).
+-- The windows run over the few columns they need; the event's own fields (its time, source, activity
+-- and channel included) join back at the end by event_key, so that the later window passes do not
+-- carry them through their sorts.
 with events as (
     select
         staged.event_key,
@@ -127,12 +128,12 @@ final as (
         journey_numbers.person_rule,
         journey_numbers.sequence_number,
         journey_numbers.event_key,
-        journey_numbers.occurred_at,
-        journey_numbers.source,
+        staged.occurred_at,
+        staged.source,
         journey_numbers.source_rank,
         staged.source_format,
-        journey_numbers.activity,
-        journey_numbers.channel,
+        staged.activity,
+        staged.channel,
         staged.touchpoint_type,
         staged.touchpoint,
         staged.campaign_source,
@@ -151,7 +152,7 @@ final as (
         journey_numbers.person_id || ':' || cast(journey_numbers.journey_number as varchar) as journey_id,
         journey_numbers.journey_number,
         journey_numbers.starts_journey = 1 as is_journey_start,
-        journey_numbers.anonymous_id,
+        staged.anonymous_id,
         staged.user_id,
         staged.contact_id,
         staged.email_hash,
