@@ -135,9 +135,14 @@ class StepTimes:
             self.peak_bytes[step_key] = max(self.peak_bytes[step_key], self.memory.peak)
 
 
+def generated_folder(events: int, seed: int, workdir: Path) -> Path:
+    """Where the generated landing folder for about `events` events is cached."""
+    return workdir / f"gen_{max(1, round(events / EVENTS_PER_PERSON))}_{DAYS}_{seed}"
+
+
 def landing_for(events: int, seed: int, workdir: Path) -> tuple[Path, float]:
     customers = max(1, round(events / EVENTS_PER_PERSON))
-    out = workdir / f"gen_{customers}_{DAYS}_{seed}"
+    out = generated_folder(events, seed, workdir)
     done = out / ".complete"
     if done.exists():
         return out / "landing", float(done.read_text())
@@ -357,7 +362,7 @@ def main() -> None:
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
 
-    cached = (args.workdir / f"gen_{max(1, round(args.events / EVENTS_PER_PERSON))}_{DAYS}_{args.seed}" / ".complete").exists()
+    cached = (generated_folder(args.events, args.seed, args.workdir) / ".complete").exists()
     need = args.events * (WAREHOUSE_BYTES_PER_EVENT + (0 if cached else GENERATED_BYTES_PER_EVENT))
     free = shutil.disk_usage(args.workdir).free
     if need > free:
