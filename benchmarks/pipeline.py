@@ -135,13 +135,17 @@ class StepTimes:
             self.peak_bytes[step_key] = max(self.peak_bytes[step_key], self.memory.peak)
 
 
+def customers_for(events: int) -> int:
+    return max(1, round(events / EVENTS_PER_PERSON))
+
+
 def generated_folder(events: int, seed: int, workdir: Path) -> Path:
     """Where the generated landing folder for about `events` events is cached."""
-    return workdir / f"gen_{max(1, round(events / EVENTS_PER_PERSON))}_{DAYS}_{seed}"
+    return workdir / f"gen_{customers_for(events)}_{DAYS}_{seed}"
 
 
 def landing_for(events: int, seed: int, workdir: Path) -> tuple[Path, float]:
-    customers = max(1, round(events / EVENTS_PER_PERSON))
+    customers = customers_for(events)
     out = generated_folder(events, seed, workdir)
     done = out / ".complete"
     if done.exists():

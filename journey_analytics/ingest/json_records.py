@@ -79,7 +79,8 @@ from {records}
 """
 
 #: the parts of a Segment message its attributes are built from, read in one parse of the record
-#: (a `->` per part parses the whole record again each time: 0.9 s instead of 0.2 s at 600K records)
+#: (a `->` per part parses the whole record again each time; the whole extraction of 599K records
+#: took 2.8 s that way and 1.75 s this way)
 SEGMENT_ATTRIBUTE_PATHS = [
     "$.event", "$.name", "$.previousId", "$.properties", "$.context.page.title", "$.properties.title",
     "$.traits", "$.context.traits", "$.context.userAgent",
