@@ -34,27 +34,20 @@ first_purchases as (
     select person_id, min(occurred_at) as first_purchase_at from own where is_purchase group by person_id
 ),
 
-active as (
-    select
-        person_id,
-        sequence_number,
-        lead(occurred_at) over (partition by person_id order by sequence_number) as next_at,
-        lag(activity) over (partition by person_id order by sequence_number) as previous_activity,
-        lag(channel) over (partition by person_id order by sequence_number) as previous_channel
-    from own
-    where not is_churn_signal
-),
-
 final as (
+    -- next_at / previous_*: the neighbours among the person's events that are not churn signals,
+    -- in the same window pass as the signals' own (partitioned apart, then left null for them)
     select
         own.*,
         first_purchases.first_purchase_at,
-        active.next_at,
-        active.previous_activity,
-        active.previous_channel
+        case when not own.is_churn_signal then lead(own.occurred_at)
+            over (partition by own.person_id, own.is_churn_signal order by own.sequence_number) end as next_at,
+        case when not own.is_churn_signal then lag(own.activity)
+            over (partition by own.person_id, own.is_churn_signal order by own.sequence_number) end as previous_activity,
+        case when not own.is_churn_signal then lag(own.channel)
+            over (partition by own.person_id, own.is_churn_signal order by own.sequence_number) end as previous_channel
     from own
     left join first_purchases on first_purchases.person_id = own.person_id
-    left join active on active.person_id = own.person_id and active.sequence_number = own.sequence_number
 )
 
 select * from final

@@ -229,6 +229,27 @@ def test_a_person_who_churns_and_one_who_is_censored(tmp_path):
     assert lift[("opened_email", "email")]["churn_lift"] == pytest.approx((1 / 3) / (1 / 9))
 
 
+def test_customer_activity_neighbours_step_over_churn_signals_and_keep_a_missing_channel(tmp_path):
+    q = build(tmp_path, stream([
+        ("p1", 0, "viewed_page", "direct"),
+        ("p1", 1, "viewed_page", None),             # no channel: the next own event's previous_channel is null
+        ("p1", 2, "received_email", "email"),       # passive: not in customer_activity at all
+        ("p1", 3, "unsubscribed_email", "email"),   # a churn signal: kept, but no neighbours of its own
+        ("p1", 5, "completed_order", "internal", 10.0),
+        ("p1", 9, "viewed_page", "direct"),
+    ]), [("journeys", "customer_activity")])
+    rows = q("select activity, is_churn_signal, next_at, previous_activity, previous_channel, first_purchase_at "
+             "from journeys.customer_activity order by sequence_number").rows()
+    day = lambda n: T0 + dt.timedelta(days=n)  # noqa: E731
+    assert rows == [
+        ("viewed_page", False, day(1), None, None, day(5)),
+        ("viewed_page", False, day(5), "viewed_page", "direct", day(5)),   # its next is the order, over the signal
+        ("unsubscribed_email", True, None, None, None, day(5)),
+        ("completed_order", False, day(9), "viewed_page", None, day(5)),   # the page view before the signal
+        ("viewed_page", False, None, "completed_order", "internal", day(5)),
+    ]
+
+
 def test_a_per_channel_churn_window_turns_a_churn_into_censoring(tmp_path):
     q = build(tmp_path, churn_stream(), CHURN, marts={"as_of": AS_OF, "churn_days_by_channel": {"store": 180}})
     outcomes = dict(q("select person_id, outcome from marts.churn_points where outcome in ('churned', 'censored')").rows())
