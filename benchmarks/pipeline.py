@@ -380,10 +380,10 @@ def pandas_alternative(warehouse: Path, gap_seconds: int, max_session_seconds: i
     df["journey_number"] = starts.astype("int64").groupby(df["person_id"], sort=False).cumsum()
     df["journey_id"] = df["person_id"] + ":" + df["journey_number"].astype(str)
     df["is_journey_start"] = starts
-    stream = df.merge(web[["event_key", "session_key"]], on="event_key", how="left")
+    df["session_key"] = web["session_key"]  # aligned on the index (web's rows are df's), null off the web
     seconds = time.perf_counter() - began
 
-    same_stream = _same_rows(con, stream[list(STREAM_COLUMNS)], "journeys.customer_stream", STREAM_COLUMNS)
+    same_stream = _same_rows(con, df, "journeys.customer_stream", STREAM_COLUMNS)
     con.close()
     ours_keyed = ours_stages.sort_values(["stage_model", "event_key"]).reset_index(drop=True)
     same_stages = stages[["stage_model", "event_key", "stage"]].sort_values(["stage_model", "event_key"]).reset_index(drop=True).equals(ours_keyed)
