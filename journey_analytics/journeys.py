@@ -94,7 +94,9 @@ def build_customer_stream(con: duckdb.DuckDBPyConnection, settings: Settings) ->
         scope = con.execute("select count(*) from journeys.rebuild_persons").fetchall()[0][0]
     else:
         build_model(con, "journeys", "customer_stream", {**values, "all_persons": True})
-        scope = con.execute("select count(distinct person_id) from journeys.customer_stream").fetchall()[0][0]
+        # each person's stream has exactly one first event: a filter, not a distinct count of
+        # every event's person id (0.25 s at 10M events)
+        scope = con.execute("select count(*) from journeys.customer_stream where sequence_number = 1").fetchall()[0][0]
     con.execute("drop table journeys.rebuild_persons")
     incremental.record(con, model, print_)
     return {"mode": "incremental" if update else "whole", "persons_built_again": int(scope)}

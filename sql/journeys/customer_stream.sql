@@ -17,7 +17,9 @@
 -- (docs/performance.md, "Incremental runs").
 -- The windows run over the few columns they need; the event's own fields (its time, source, activity
 -- and channel included) join back at the end by event_key, so that the later window passes do not
--- carry them through their sorts.
+-- carry them through their sorts. Only the first pass sorts by the order's three keys; the later
+-- passes (activities, devices, sessions, journeys) order by its sequence_number, the same order
+-- within a person as one integer key (10M events: 20.5 -> 18.3 s).
 with events as (
     select
         staged.event_key,
@@ -42,9 +44,7 @@ ordered as (
         lag(occurred_at) over (partition by person_id order by occurred_at, source_rank, event_key) as previous_occurred_at,
         lag(activity) over (partition by person_id order by occurred_at, source_rank, event_key) as previous_activity,
         lag(channel) over (partition by person_id order by occurred_at, source_rank, event_key) as previous_channel,
-        lead(channel) over (partition by person_id order by occurred_at, source_rank, event_key) as next_channel,
-        row_number() over (partition by person_id, activity order by occurred_at, source_rank, event_key) as activity_occurrence,
-        lead(occurred_at) over (partition by person_id, activity order by occurred_at, source_rank, event_key) as activity_repeated_at
+        lead(channel) over (partition by person_id order by occurred_at, source_rank, event_key) as next_channel
     from events
 ),
 
@@ -54,8 +54,8 @@ web_events as (
         person_id,
         coalesce(anonymous_id, '') as device,
         occurred_at,
-        source_rank,
-        lag(occurred_at) over (partition by person_id, coalesce(anonymous_id, '') order by occurred_at, source_rank, event_key) as previous_on_device
+        sequence_number,
+        lag(occurred_at) over (partition by person_id, coalesce(anonymous_id, '') order by sequence_number) as previous_on_device
     from ordered
     where source = 'web'
 ),
@@ -76,10 +76,10 @@ visits as (
     select
         visit_starts.*,
         sum(starts_visit) over (
-            partition by person_id, device order by occurred_at, source_rank, event_key rows between unbounded preceding and current row
+            partition by person_id, device order by sequence_number rows between unbounded preceding and current row
         ) as visit_number,
         max(case when starts_visit = 1 then occurred_at end) over (
-            partition by person_id, device order by occurred_at, source_rank, event_key rows between unbounded preceding and current row
+            partition by person_id, device order by sequence_number rows between unbounded preceding and current row
         ) as visit_started_at
     from visit_starts
 ),
@@ -95,7 +95,7 @@ sessions as (
     select
         event_key,
         'session:' || first_value(event_key) over (
-            partition by person_id, device, visit_number, visit_part order by occurred_at, source_rank, event_key
+            partition by person_id, device, visit_number, visit_part order by sequence_number
         ) as session_key
     from visit_parts
 ),
@@ -118,7 +118,9 @@ journey_numbers as (
         journey_starts.*,
         cast(sum(starts_journey) over (
             partition by person_id order by sequence_number rows between unbounded preceding and current row
-        ) as bigint) as journey_number
+        ) as bigint) as journey_number,
+        row_number() over (partition by person_id, activity order by sequence_number) as activity_occurrence,
+        lead(occurred_at) over (partition by person_id, activity order by sequence_number) as activity_repeated_at
     from journey_starts
 ),
 
