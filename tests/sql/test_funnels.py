@@ -91,6 +91,53 @@ def unit_events(rows: list[dict], unit: str) -> list[tuple[int, int, int]]:
             for r in rows if r["journey_id"] == unit]
 
 
+def test_event_stages_on_hand_worked_events(tmp_path):
+    """Rules matched by channel, touchpoint type, occurrence and score, with missing channels and
+    scores, overlapping rules of two stages, and two persons' events of one profile."""
+    model = {"stages": ["a", "b", "c"], "rules": [
+        {"stage": "a", "activities": ["viewed_page"], "channels": ["email"]},
+        {"stage": "a", "activities": ["viewed_page"], "max_occurrence": 1},
+        {"stage": "b", "activities": ["viewed_page"], "touchpoint_types": ["product"]},
+        {"stage": "c", "activities": ["responded_to_survey"], "min_score": 9},
+        {"stage": "b", "activities": ["responded_to_survey"], "max_score": 6},
+        {"stage": "c", "activities": ["completed_order"], "min_occurrence": 2}]}
+    # (key, person, activity, channel, touchpoint type, occurrence, attributes)
+    events = [
+        ("e1", "p1", "viewed_page", "email", None, 1, None),  # email rule and first view: a
+        ("e2", "p1", "viewed_page", None, None, 2, None),  # no rule
+        ("e3", "p1", "viewed_page", None, "product", 3, None),  # product page: b
+        ("e4", "p1", "viewed_page", "email", "product", 4, None),  # a and b: the furthest, b
+        ("e5", "p1", "responded_to_survey", None, None, 1, '{"score": 10}'),  # promoter: c
+        ("e6", "p1", "responded_to_survey", None, None, 2, '{"score": 7}'),  # passive: no rule
+        ("e7", "p1", "responded_to_survey", None, None, 3, None),  # no score: no rule
+        ("e8", "p1", "responded_to_survey", None, None, 4, '{"score": "3"}'),  # detractor: b
+        ("e9", "p1", "completed_order", "store", None, 1, None),  # first order: no rule
+        ("e10", "p1", "completed_order", "store", None, 2, None),  # repeat order: c
+        ("q1", "p2", "viewed_page", "email", None, 1, None),  # e1's profile: a
+        ("q2", "p2", "viewed_page", None, None, 2, '{"score": 10}'),  # a score no viewed_page rule reads: no rule
+    ]
+    stream = pl.DataFrame(
+        [{"person_id": person, "journey_id": f"{person}:1", "event_key": key,
+          "occurred_at": dt.datetime(2025, 1, 1) + dt.timedelta(hours=i), "sequence_number": i + 1, "activity": activity,
+          "channel": channel, "touchpoint_type": tp_type, "touchpoint": None, "activity_occurrence": occurrence, "attributes": attributes}
+         for i, (key, person, activity, channel, tp_type, occurrence, attributes) in enumerate(events)],
+        schema={"person_id": pl.String, "journey_id": pl.String, "event_key": pl.String, "occurred_at": pl.Datetime("us"),
+                "sequence_number": pl.Int64, "activity": pl.String, "channel": pl.String, "touchpoint_type": pl.String,
+                "touchpoint": pl.String, "activity_occurrence": pl.Int64, "attributes": pl.String})
+    settings = load_settings(warehouse_path=tmp_path / "w.duckdb", duckdb_temp_dir=tmp_path / "spill",
+                             stages={"active_models": ["t", "default"], "models": {"t": model}})
+    with connect(settings) as con:
+        write_table(con, "journeys.customer_stream", stream)
+        stages.build_stage_model(con, "event_stages", settings)
+        got = dict(fetch(con, "select event_key, stage from stages.event_stages where stage_model = 't'").rows())
+        default = dict(fetch(con, "select event_key, stage from stages.event_stages where stage_model = 'default'").rows())
+    assert got == {"e1": "a", "e3": "b", "e4": "b", "e5": "c", "e8": "b", "e10": "c", "q1": "a"}
+    # the default model on the same events: first views and paid landings are awareness, a promoter
+    # is advocacy, a first order purchase and a repeat order retention
+    assert default == {"e1": "awareness", "e4": "awareness", "e5": "advocacy", "e9": "purchase", "e10": "retention",
+                       "q1": "awareness"}
+
+
 def test_funnel_reach_equals_clickhouse_window_funnel_on_random_events(tmp_path):
     rows = random_stage_events(5)
     ours = reach_per_unit(tmp_path, rows)
