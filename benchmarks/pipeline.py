@@ -187,7 +187,29 @@ def increment_run(landing: Path, workdir: Path) -> dict:
     link(last)
     after = timed_run()
     shutil.rmtree(view, ignore_errors=True)
-    return {**after, "events_before": before["events"], "date": last}
+    return {**after, "events_before": before["events"], "date": last, "scope": increment_scope(before["warehouse"])}
+
+
+def increment_scope(warehouse: Path) -> dict:
+    """What the daily run decided or built again, from its materialisations' metadata in the
+    Dagster instance, beside the totals in the warehouse."""
+    import dagster as dg  # noqa: PLC0415
+
+    instance = dg.DagsterInstance.get()
+
+    def metadata(*key: str) -> dict:
+        event = instance.get_latest_materialization_event(dg.AssetKey(list(key)))
+        return {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()} if event else {}
+
+    identity, persons, stream = metadata("identity", "identity_map"), metadata("journeys", "event_persons"), metadata("journeys", "customer_stream")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        stream_persons, stream_events = con.execute(
+            "select count(*) filter (where sequence_number = 1), count(*) from journeys.customer_stream").fetchall()[0]
+    return {"mode": {"identity": identity.get("mode"), "event_persons": persons.get("mode"), "customer_stream": stream.get("mode")},
+            "identifiers_resolved_again": identity.get("identifiers_resolved_again"), "identifiers": identity.get("identifiers"),
+            "events_decided_again": persons.get("events_decided_again"), "events": stream_events,
+            "persons_built_again": stream.get("persons_built_again"), "persons": stream_persons,
+            "stream_events_built_again": stream.get("events_built_again")}
 
 
 def timed_run() -> dict:
@@ -476,7 +498,7 @@ def main() -> None:
         **({"increment_seconds": increment["seconds"],
             "increment_share_of_events": (increment["events"] - increment["events_before"]) / increment["events"],
             "increment_vs_full": increment["seconds"] / median(r["seconds"] for r in runs),
-            "increment_step_seconds": increment["steps"]} if increment else {}),
+            "increment_step_seconds": increment["steps"], "increment_scope": increment["scope"]} if increment else {}),
         # the pipeline's own peak (sampled while it ran), and the process's including the baselines
         "peak_rss_gib": max(r["peak_bytes"] for r in runs) / 2**30,
         "process_peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
@@ -504,6 +526,9 @@ def main() -> None:
          f"of this machine's {memory / 2**30:.0f} GiB) | {result['covered_steps_seconds']:.1f} | | |"),
         *([f"| daily increment ({result['increment_share_of_events']:.1%} new events, delivery date {increment['date']}) vs end to end "
            f"| {increment['seconds']:.1f} | {result['end_to_end_seconds']:.1f} | {result['increment_vs_full']:.2f} |"] if increment else []),
+        *(["", "The daily increment decided or built again: {identifiers_resolved_again:,} of {identifiers:,} identifiers, the persons of "
+            "{events_decided_again:,} of {events:,} events, the streams of {persons_built_again:,} of {persons:,} persons "
+            "({stream_events_built_again:,} events).".format(**increment["scope"])] if increment else []),
         "", f"Events per second end to end: {result['events_per_second']:,.0f}. Peak RSS of the pipeline: {result['peak_rss_gib']:.2f} GiB "
         f"(of the whole process, baselines included: {result['process_peak_rss_gib']:.2f} GiB).", "",
         "| step | seconds | peak RSS (GiB) |", "|---|---:|---:|",

@@ -40,15 +40,17 @@ def data_end(con: duckdb.DuckDBPyConnection, settings: Settings) -> dt.datetime 
     return con.execute("select max(occurred_at) from journeys.customer_stream").fetchall()[0][0]
 
 
-def _replace_rows(con: duckdb.DuckDBPyConnection, name: str, key: str, scope: str, values: dict) -> None:
+def _replace_rows(con: duckdb.DuckDBPyConnection, name: str, key: str, scope: str, values: dict) -> int:
     """Replace the rows of journeys.<name> whose `key` is in journeys.<scope> with the model's rows
-    for that scope, in one transaction."""
+    for that scope, in one transaction; returns how many rows were written."""
     create_from_file(con, f"journeys.{name}_rebuilt", sql_path("journeys", name), values)
+    written = con.execute(f"select count(*) from journeys.{name}_rebuilt").fetchall()[0][0]
     con.execute("begin transaction")
     con.execute(f"delete from journeys.{name} where {key} in (select {key} from journeys.{scope})")
     con.execute(f"insert into journeys.{name} select * from journeys.{name}_rebuilt")
     con.execute("commit")
     con.execute(f"drop table journeys.{name}_rebuilt")
+    return written
 
 
 def _fingerprint(name: str, settings: Settings) -> str:
@@ -90,16 +92,16 @@ def build_customer_stream(con: duckdb.DuckDBPyConnection, settings: Settings) ->
     values = params(settings)
     if update:
         create_from_file(con, "journeys.rebuild_persons", STEPS / "rebuild_persons.sql")
-        _replace_rows(con, "customer_stream", "person_id", "rebuild_persons", {**values, "all_persons": False})
+        events = _replace_rows(con, "customer_stream", "person_id", "rebuild_persons", {**values, "all_persons": False})
         scope = con.execute("select count(*) from journeys.rebuild_persons").fetchall()[0][0]
     else:
-        build_model(con, "journeys", "customer_stream", {**values, "all_persons": True})
+        events = build_model(con, "journeys", "customer_stream", {**values, "all_persons": True})
         # each person's stream has exactly one first event: a filter, not a distinct count of
         # every event's person id (0.25 s at 10M events)
         scope = con.execute("select count(*) from journeys.customer_stream where sequence_number = 1").fetchall()[0][0]
     con.execute("drop table journeys.rebuild_persons")
     incremental.record(con, model, print_)
-    return {"mode": "incremental" if update else "whole", "persons_built_again": int(scope)}
+    return {"mode": "incremental" if update else "whole", "persons_built_again": int(scope), "events_built_again": int(events)}
 
 
 def build_journey_model(con: duckdb.DuckDBPyConnection, name: str, settings: Settings) -> dict:

@@ -72,6 +72,7 @@ def test_daily_runs_end_equal_to_a_whole_rebuild(tmp_path):
         assert figures["identity"]["mode"] == figures["event_persons"]["mode"] == figures["customer_stream"]["mode"] == "incremental"
         assert figures["identity"]["identifiers_resolved_again"] < whole["identity"]["identifiers"]
         assert figures["customer_stream"]["persons_built_again"] < whole["customer_stream"]["persons_built_again"]
+        assert figures["customer_stream"]["events_built_again"] < whole["customer_stream"]["events_built_again"]
     assert any(f["identity"]["identifiers_resolved_again"] > 0 for f in runs)
     with connect(settings_for(everything, tmp_path / "whole.duckdb"), read_only=True) as con:
         # the data exercises the guards, so the region logic is tested on refusals too
@@ -119,6 +120,7 @@ def test_the_worked_example_re_decides_only_the_two_persons_a_new_login_joins(la
     assert second["identity"]["identifiers_resolved_again"] == 4  # d7, u3, d9, C5 -- not d4, u8
     assert second["identity"]["persons"] == 2
     assert second["customer_stream"]["persons_built_again"] == 2  # A, and B (whose id, anchored on C5, the merged person keeps)
+    assert second["customer_stream"]["events_built_again"] == 3  # the merged person's m1, m2 and m4; not m3 (d4 + u8)
     with connect(settings_for(landing.root, warehouse), read_only=True) as con:
         merged = "p_" + hashlib.md5(b"contact_id:C5").hexdigest()[:16]
         person_a = "p_" + hashlib.md5(b"user_id:u3").hexdigest()[:16]
