@@ -1,6 +1,6 @@
 -- One row per unit (each journey, and each person) x stage model x stage spell: a run of the
 -- unit's consecutive stage events of one stage, in stream order (the person's sequence_number,
--- which follows occurred_at: ordering by it alone sorts one integer, 10M events 6.4-7.1 -> 6.0-6.2 s).
+-- which follows occurred_at: ordering by it alone sorts one integer, 10M events 5.9-7.1 -> 6.0-6.2 s).
 --
 -- entered_at: the spell's first event; left_at: the next spell's first event (null for the unit's
 -- current spell); hours_in_stage: entered_at to left_at, and for the current spell to the unit's
