@@ -24,10 +24,10 @@ sightings as (
         sightings.occurred_at,
         sightings.identifier,
         types.priority,
-        map.person_id,
-        map.refused_rule
+        mapped.person_id,
+        mapped.refused_rule
     from identity.identifier_sightings as sightings
-    inner join identity.identity_map as map on map.identifier = sightings.identifier
+    inner join identity.identity_map as mapped on mapped.identifier = sightings.identifier
     inner join identity.identifier_types as types on types.identifier_type = sightings.identifier_type
     where $all_events or sightings.event_key in (select event_key from journeys.rebuild_sighting_events)
 ),

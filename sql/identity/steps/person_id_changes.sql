@@ -17,11 +17,11 @@ gone as (
 ),
 
 moved as (
-    select previous.previous_person_id, map.person_id, count(*) as identifiers_moved
+    select previous.previous_person_id, mapped.person_id, count(*) as identifiers_moved
     from previous
     inner join gone on gone.previous_person_id = previous.previous_person_id
-    inner join identity.identity_map as map on map.identifier = previous.identifier
-    group by previous.previous_person_id, map.person_id
+    inner join identity.identity_map as mapped on mapped.identifier = previous.identifier
+    group by previous.previous_person_id, mapped.person_id
 ),
 
 ranked as (

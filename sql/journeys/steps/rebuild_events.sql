@@ -34,8 +34,8 @@ refused_identifiers as (
     select distinct sightings.identifier
     from identity.identifier_sightings as sightings
     inner join first_hop on first_hop.event_key = sightings.event_key
-    inner join identity.identity_map as map on map.identifier = sightings.identifier
-    where map.refused_rule is not null
+    inner join identity.identity_map as mapped on mapped.identifier = sightings.identifier
+    where mapped.refused_rule is not null
 ),
 
 final as (
