@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -74,6 +75,9 @@ def test_daily_runs_end_equal_to_a_whole_rebuild(tmp_path):
         assert figures["customer_stream"]["persons_built_again"] < whole["customer_stream"]["persons_built_again"]
         assert figures["customer_stream"]["events_built_again"] < whole["customer_stream"]["events_built_again"]
     assert any(f["identity"]["identifiers_resolved_again"] > 0 for f in runs)
+    # streams were both continued from their last rows and built again whole
+    assert any(f["customer_stream"]["persons_continued"] > 0 for f in runs)
+    assert any(f["customer_stream"]["persons_built_again"] > f["customer_stream"]["persons_continued"] for f in runs)
     with connect(settings_for(everything, tmp_path / "whole.duckdb"), read_only=True) as con:
         # the data exercises the guards, so the region logic is tested on refusals too
         rules = {r for (r,) in con.execute("select distinct refused_rule from identity.link_decisions where refused_rule is not null").fetchall()}
@@ -129,3 +133,51 @@ def test_the_worked_example_re_decides_only_the_two_persons_a_new_login_joins(la
         assert people["user_id:u8"] == people["anonymous_id:d4"] == "p_" + hashlib.md5(b"user_id:u8").hexdigest()[:16]
         assert con.execute("select previous_person_id, person_id from identity.person_id_history").fetchall() == [(person_a, merged)]
         assert con.execute("select count(*), count(distinct person_id) from journeys.customer_stream").fetchall() == [(4, 2)]
+
+
+def _order(message_id: str, anonymous_id: str, ts: str) -> str:
+    return json.dumps({"type": "track", "event": "Order Completed", "messageId": message_id, "timestamp": ts,
+                       "anonymousId": anonymous_id, "properties": {"order_id": message_id, "revenue": 10.0, "currency": "GBP"}})
+
+
+def test_a_stream_continues_from_its_last_rows_when_only_new_events_arrive(landing, tmp_path):
+    # docs/performance.md, "Incremental runs": persons touched only by new events keep their rows
+    # before the first new one; the rest is built again, continuing sessions, journeys and counts.
+    # Device a1: one visit of page views every 25 minutes from 00:00 to 11:40 (sessions are cut
+    # into 12-hour parts from the visit's start). Device b1: a page view, an order, and a page view
+    # after the order. Sessions end after 30 minutes without an event.
+    day1 = [segment(f"a{i:02d}", "a1", ts=f"2025-03-01T{(25 * i) // 60:02d}:{(25 * i) % 60:02d}:00Z") for i in range(29)]
+    day1 += [segment("b1", "b1", ts="2025-03-01T10:00:00Z"), _order("b2", "b1", "2025-03-01T10:10:00Z"),
+             segment("b3", "b1", ts="2025-03-01T14:00:00Z")]
+    landing.put("web", "2025-03-01", "s.jsonl", "\n".join(day1) + "\n")
+    warehouse = tmp_path / "w.duckdb"
+    build(landing.root, warehouse, [dt.date(2025, 3, 1)])
+    # next day: a1 at 11:55 (same visit, same 12-hour part) and 12:05 (same visit, the next part);
+    # b1 late at 13:50 (between the order and 14:00, which now joins its visit) and at 14:10;
+    # c1, a device never seen before
+    landing.put("web", "2025-03-02", "s.jsonl", "\n".join([
+        segment("a29", "a1", ts="2025-03-01T11:55:00Z"), segment("a30", "a1", ts="2025-03-01T12:05:00Z"),
+        segment("b4", "b1", ts="2025-03-01T13:50:00Z"), segment("b5", "b1", ts="2025-03-01T14:10:00Z"),
+        segment("c1", "c1", ts="2025-03-01T09:00:00Z"),
+    ]) + "\n")
+    second = build(landing.root, warehouse, [dt.date(2025, 3, 2)])
+    stream_figures = second["customer_stream"]
+    assert stream_figures["mode"] == "incremental"
+    assert stream_figures["persons_built_again"] == stream_figures["persons_continued"] == 3
+    assert stream_figures["events_built_again"] == 6  # a29, a30; b4, b3 (after b4), b5; c1
+    build(landing.root, tmp_path / "whole.duckdb", [dt.date(2025, 3, 1), dt.date(2025, 3, 2)])
+    got, expected = fingerprints(warehouse, landing.root), fingerprints(tmp_path / "whole.duckdb", landing.root)
+    assert [t for t in expected if got.get(t) != expected[t] and t not in SCRATCH] == []
+    with connect(settings_for(landing.root, warehouse), read_only=True) as con:
+        rows = {key.split(":")[-1]: row for key, *row in con.execute(
+            "select event_key, sequence_number, session_key, journey_number, is_journey_start, activity_occurrence, "
+            "activity_repeated_at, next_channel from journeys.customer_stream").fetchall()}
+    session = {m: rows[m][1].split(":")[-1] for m in rows}
+    assert session["a28"] == session["a29"] == "a00" and session["a30"] == "a30"
+    assert [rows[m][0] for m in ("a29", "a30")] == [30, 31]
+    assert [rows[m][0] for m in ("b1", "b2", "b4", "b3", "b5")] == [1, 2, 3, 4, 5]
+    assert session["b4"] == session["b3"] == session["b5"] == "b4" and session["b1"] == session["b2"] == "b1"
+    assert [(rows[m][2], rows[m][3]) for m in ("b1", "b2", "b4", "b3", "b5")] == [(1, True), (1, False), (2, True), (2, False), (2, False)]
+    # the page view before the order is next repeated by the late b4, no longer by b3
+    assert rows["b1"][5] == dt.datetime(2025, 3, 1, 13, 50) and [rows[m][4] for m in ("b1", "b4", "b3", "b5")] == [1, 2, 3, 4]
+    assert rows["c1"][:4] == [1, "session:web:c1", 1, True]  # a new person's suffix is its whole stream

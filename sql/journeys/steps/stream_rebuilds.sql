@@ -1,15 +1,26 @@
--- The persons whose stream an incremental run builds again (docs/performance.md): the old and
--- the new person of every event that appeared, disappeared, changed person or rule, or changed
--- any column the stream copies from staging.events. A person outside this set has the same
--- events with the same values as at the last build, so its stream rows cannot change.
+-- The persons whose stream an incremental run builds again, and from where (docs/performance.md,
+-- "Incremental runs"). Compared with the stream of the last build, an event may have appeared,
+-- disappeared, changed person or rule, or changed a column the stream copies from staging.events.
+-- A person touched only by events that appeared keeps the rows before its first new event in the
+-- stream's order (occurred_at, source_rank, event_key): from_* hold that event's key, and only
+-- the rows from there on are built again (steps/stream_suffix.sql). A person an event left,
+-- changed, or moved to or from is built again whole: from_* are null. A person outside this set
+-- has the same events with the same values as at the last build, so its rows cannot change.
 with current_events as (
-    select staged.*, persons.person_id, persons.person_rule
+    select staged.*, persons.person_id, persons.person_rule, coalesce(ranks.source_rank, 99) as source_rank
     from staging.events as staged
     inner join journeys.event_persons as persons on persons.event_key = staged.event_key
+    left join journeys.source_ranks as ranks on ranks.source = staged.source
 ),
 
 compared as (
-    select current_events.person_id as current_person_id, stream.person_id as previous_person_id
+    select
+        current_events.person_id as current_person_id,
+        stream.person_id as previous_person_id,
+        stream.event_key is null as is_new,
+        current_events.occurred_at,
+        current_events.source_rank,
+        current_events.event_key
     from current_events
     full outer join journeys.customer_stream as stream on stream.event_key = current_events.event_key
     where current_events.event_key is null
@@ -46,10 +57,38 @@ compared as (
         or current_events._delivery_date is distinct from stream._delivery_date
 ),
 
-final as (
-    select current_person_id as person_id from compared where current_person_id is not null
+rebuilt_whole as (
+    select current_person_id as person_id from compared where current_person_id is not null and not is_new
     union
     select previous_person_id as person_id from compared where previous_person_id is not null
+),
+
+first_new_events as (
+    select
+        current_person_id as person_id,
+        occurred_at,
+        source_rank,
+        event_key,
+        row_number() over (partition by current_person_id order by occurred_at, source_rank, event_key) as pick
+    from compared
+    where is_new
+),
+
+final as (
+    select
+        person_id,
+        cast(null as timestamp) as from_occurred_at,
+        cast(null as bigint) as from_source_rank,
+        cast(null as varchar) as from_event_key
+    from rebuilt_whole
+    union all
+    select
+        person_id,
+        occurred_at as from_occurred_at,
+        source_rank as from_source_rank,
+        event_key as from_event_key
+    from first_new_events
+    where pick = 1 and person_id not in (select person_id from rebuilt_whole)
 )
 
 select * from final
