@@ -209,6 +209,7 @@ def increment_scope(warehouse: Path) -> dict:
             "identifiers_resolved_again": identity.get("identifiers_resolved_again"), "identifiers": identity.get("identifiers"),
             "events_decided_again": persons.get("events_decided_again"), "events": stream_events,
             "persons_built_again": stream.get("persons_built_again"), "persons": stream_persons,
+            "persons_continued": stream.get("persons_continued"),
             "stream_events_built_again": stream.get("events_built_again")}
 
 
@@ -528,7 +529,8 @@ def main() -> None:
            f"| {increment['seconds']:.1f} | {result['end_to_end_seconds']:.1f} | {result['increment_vs_full']:.2f} |"] if increment else []),
         *(["", "The daily increment decided or built again: {identifiers_resolved_again:,} of {identifiers:,} identifiers, the persons of "
             "{events_decided_again:,} of {events:,} events, the streams of {persons_built_again:,} of {persons:,} persons "
-            "({stream_events_built_again:,} events).".format(**increment["scope"])] if increment else []),
+            "({stream_events_built_again:,} events; {persons_continued:,} of those persons continued from their last rows, "
+            "the others built again whole).".format(**increment["scope"])] if increment else []),
         "", f"Events per second end to end: {result['events_per_second']:,.0f}. Peak RSS of the pipeline: {result['peak_rss_gib']:.2f} GiB "
         f"(of the whole process, baselines included: {result['process_peak_rss_gib']:.2f} GiB).", "",
         "| step | seconds | peak RSS (GiB) |", "|---|---:|---:|",
