@@ -13,7 +13,8 @@
 -- Journeys: a journey starts at a person's first event, at the first event after a purchase
 -- (journeys.purchase_activities), or after more than $journey_gap_seconds without an event; a
 -- purchase ends its journey. journey_id = person_id + ':' + journey_number.
--- An incremental run ($all_persons false) builds the streams of journeys.rebuild_persons only
+-- An incremental run ($all_persons false) builds the streams of journeys.rebuild_persons only: the
+-- persons built again whole; steps/stream_suffix.sql continues the streams of the others
 -- (docs/performance.md, "Incremental runs").
 -- The windows run over the few columns they need; the event's own fields (its time, source, activity
 -- and channel included) join back at the end by event_key, so that the later window passes do not
