@@ -181,3 +181,34 @@ def test_a_stream_continues_from_its_last_rows_when_only_new_events_arrive(landi
     # the page view before the order is next repeated by the late b4, no longer by b3
     assert rows["b1"][5] == dt.datetime(2025, 3, 1, 13, 50) and [rows[m][4] for m in ("b1", "b4", "b3", "b5")] == [1, 2, 3, 4]
     assert rows["c1"][:4] == [1, "session:web:c1", 1, True]  # a new person's suffix is its whole stream
+
+
+def test_withdrawing_a_shared_devices_nearest_login_moves_its_anonymous_event_back(landing, tmp_path):
+    # docs/journeys.md, nearest_identified_event: device D is refused (two logins, u2 and u3, one
+    # user id per person), so its anonymous page view at 10:00 takes the person of the nearest
+    # event on D with a usable identifier. Day 2 brings u1 on D at 10:01; when day 2 is withdrawn,
+    # the page view must go back to u2 (10:10) -- although nothing about its own identifiers
+    # changed, only a sighting of the refused D disappeared.
+    landing.put("web", "2025-03-01", "s.jsonl", "\n".join([
+        segment("m0", "D", ts="2025-03-01T10:00:00Z"),
+        segment("m1", "D", "u2", ts="2025-03-01T10:10:00Z"),
+        segment("m2", "D", "u3", ts="2025-03-01T12:00:00Z"),
+    ]) + "\n")
+    landing.put("web", "2025-03-02", "s.jsonl", segment("m4", "D", "u1", ts="2025-03-01T10:01:00Z") + "\n")
+    warehouse = tmp_path / "w.duckdb"
+    days = [dt.date(2025, 3, 1), dt.date(2025, 3, 2)]
+    build(landing.root, warehouse, days)
+    person = {m: "p_" + hashlib.md5(f"user_id:{u}".encode()).hexdigest()[:16] for m, u in (("u1", "u1"), ("u2", "u2"))}
+
+    def decided() -> tuple[str, str]:
+        with connect(settings_for(landing.root, warehouse), read_only=True) as con:
+            return con.execute("select person_id, person_rule from journeys.event_persons where event_key = 'web:m0'").fetchall()[0]
+
+    assert decided() == (person["u1"], "nearest_identified_event")
+    shutil.rmtree(landing.root / "web" / "2025-03-02")
+    after = build(landing.root, warehouse, days[1:])
+    assert after["event_persons"]["mode"] == "incremental"
+    assert decided() == (person["u2"], "nearest_identified_event")
+    build(landing.root, tmp_path / "whole.duckdb", days[:1])
+    got, expected = fingerprints(warehouse, landing.root), fingerprints(tmp_path / "whole.duckdb", landing.root)
+    assert [t for t in expected if got.get(t) != expected[t] and t not in SCRATCH] == []

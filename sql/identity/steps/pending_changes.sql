@@ -1,6 +1,8 @@
 -- What an incremental identity run changed, for journeys.event_persons to work out again:
 -- identifiers whose person or refusal changed (kind 'identifier'), and every sighting
--- (event, identifier, time) that appeared or disappeared (kinds 'event' and 'identifier').
+-- (event, identifier, time) that appeared or disappeared: its event (kind 'event') and its
+-- identifier (kind 'sighted_identifier': it matters to the events of a refused identifier, whose
+-- nearest identified event it may change).
 with region as (
     select identifier from identity.region
 ),
@@ -38,7 +40,7 @@ changed_sightings as (
 final as (
     select 'identifier' as kind, identifier as value from changed_map
     union
-    select 'identifier' as kind, identifier as value from changed_sightings
+    select 'sighted_identifier' as kind, identifier as value from changed_sightings
     union
     select 'event' as kind, event_key as value from changed_sightings
 )

@@ -1,7 +1,10 @@
 -- The events whose person an incremental run works out again (docs/performance.md):
 -- events that appeared or disappeared, events whose sightings changed, events seen with an
--- identifier whose sightings, person or refusal changed (identity.pending_changes), and -- for
--- the nearest-identified-event rule -- every event sharing a refused identifier with those.
+-- identifier whose person or refusal changed, or with a refused identifier whose sightings changed
+-- (identity.pending_changes), and -- for the nearest-identified-event rule -- every event sharing a
+-- refused identifier with those. An event's person depends on its own identifiers' persons and
+-- refusals, and, when all of them are refused, on the other events of those identifiers: so a
+-- usable identifier gaining or losing a sighting changes nothing for its other events.
 with changes as (
     select kind, value from identity.pending_changes
 ),
@@ -28,6 +31,12 @@ first_hop as (
     select sightings.event_key
     from identity.identifier_sightings as sightings
     inner join changes on changes.kind = 'identifier' and changes.value = sightings.identifier
+    union
+    select sightings.event_key
+    from identity.identifier_sightings as sightings
+    inner join changes on changes.kind = 'sighted_identifier' and changes.value = sightings.identifier
+    inner join identity.identity_map as mapped on mapped.identifier = sightings.identifier
+    where mapped.refused_rule is not null
 ),
 
 refused_identifiers as (
