@@ -106,18 +106,8 @@ def _update_customer_stream(con: duckdb.DuckDBPyConnection, values: dict) -> dic
                        for t in ("customer_stream_rebuilt", "customer_stream_suffix"))
     con.execute("begin transaction")
     con.execute("delete from journeys.customer_stream where person_id in (select person_id from journeys.rebuild_persons)")
-    # a suffix person's rows from its first new event on, in the stream's order
-    con.execute(
-        """
-        delete from journeys.customer_stream as stream
-        using journeys.stream_suffixes as suffixes
-        where suffixes.person_id = stream.person_id
-            and (stream.occurred_at > suffixes.from_occurred_at
-                or (stream.occurred_at = suffixes.from_occurred_at and stream.source_rank > suffixes.from_source_rank)
-                or (stream.occurred_at = suffixes.from_occurred_at and stream.source_rank = suffixes.from_source_rank
-                    and stream.event_key >= suffixes.from_event_key))
-        """
-    )
+    # a continued person's old rows from its first new event on: all of them are in its new suffix
+    con.execute("delete from journeys.customer_stream where event_key in (select event_key from journeys.customer_stream_suffix)")
     con.execute(
         """
         update journeys.customer_stream as stream
