@@ -14,6 +14,8 @@
 --   start (for the $max_session_seconds parts) and, within the same part, its session_key.
 -- The prefix rows whose neighbours change (the last row's next_channel, each activity's last
 -- occurrence's activity_repeated_at) are set by steps/stream_prefix_updates.sql.
+-- The final column list is customer_stream.sql's, in its order (the rows are inserted into that
+-- table); tests/sql/test_incremental.py checks that continued streams equal whole rebuilds.
 with suffixes as (
     select person_id, from_occurred_at, from_source_rank, from_event_key from journeys.stream_suffixes
 ),
