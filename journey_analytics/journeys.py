@@ -40,14 +40,18 @@ def data_end(con: duckdb.DuckDBPyConnection, settings: Settings) -> dt.datetime 
     return con.execute("select max(occurred_at) from journeys.customer_stream").fetchall()[0][0]
 
 
-def _replace_rows(con: duckdb.DuckDBPyConnection, name: str, key: str, scope: str, values: dict) -> int:
+def _replace_rows(con: duckdb.DuckDBPyConnection, name: str, key: str, scope: str, values: dict,
+                  also: tuple[str, ...] = ()) -> int:
     """Replace the rows of journeys.<name> whose `key` is in journeys.<scope> with the model's rows
-    for that scope, in one transaction; returns how many rows were written."""
+    for that scope, and run the statements `also` with them, in one transaction; returns how many
+    rows the model wrote."""
     create_from_file(con, f"journeys.{name}_rebuilt", sql_path("journeys", name), values)
     written = con.execute(f"select count(*) from journeys.{name}_rebuilt").fetchall()[0][0]
     con.execute("begin transaction")
     con.execute(f"delete from journeys.{name} where {key} in (select {key} from journeys.{scope})")
     con.execute(f"insert into journeys.{name} select * from journeys.{name}_rebuilt")
+    for statement in also:
+        con.execute(statement)
     con.execute("commit")
     con.execute(f"drop table journeys.{name}_rebuilt")
     return written
@@ -82,8 +86,7 @@ def build_event_persons(con: duckdb.DuckDBPyConnection, settings: Settings) -> d
 
 
 #: the work tables of an incremental stream build
-_STREAM_WORK = ("stream_rebuilds", "rebuild_persons", "stream_suffixes", "customer_stream_rebuilt", "customer_stream_suffix",
-                "stream_prefix_updates")
+_STREAM_WORK = ("stream_rebuilds", "rebuild_persons", "stream_suffixes", "customer_stream_suffix", "stream_prefix_updates")
 
 
 def _update_customer_stream(con: duckdb.DuckDBPyConnection, values: dict) -> dict:
@@ -96,29 +99,23 @@ def _update_customer_stream(con: duckdb.DuckDBPyConnection, values: dict) -> dic
                 "select person_id from journeys.stream_rebuilds where from_event_key is null")
     con.execute("create or replace table journeys.stream_suffixes as "
                 "select * from journeys.stream_rebuilds where from_event_key is not null")
-    create_from_file(con, "journeys.customer_stream_rebuilt", sql_path("journeys", "customer_stream"), {**values, "all_persons": False})
     create_from_file(con, "journeys.customer_stream_suffix", STEPS / "stream_suffix.sql", values)
     create_from_file(con, "journeys.stream_prefix_updates", STEPS / "stream_prefix_updates.sql")
     whole, continued = con.execute(
         "select count(*) filter (where from_event_key is null), count(*) filter (where from_event_key is not null) "
         "from journeys.stream_rebuilds").fetchall()[0]
-    rebuilt, suffix = (con.execute(f"select count(*) from journeys.{t}").fetchall()[0][0]
-                       for t in ("customer_stream_rebuilt", "customer_stream_suffix"))
-    con.execute("begin transaction")
-    con.execute("delete from journeys.customer_stream where person_id in (select person_id from journeys.rebuild_persons)")
-    # a continued person's old rows from its first new event on: all of them are in its new suffix
-    con.execute("delete from journeys.customer_stream where event_key in (select event_key from journeys.customer_stream_suffix)")
-    con.execute(
+    suffix = con.execute("select count(*) from journeys.customer_stream_suffix").fetchall()[0][0]
+    rebuilt = _replace_rows(con, "customer_stream", "person_id", "rebuild_persons", {**values, "all_persons": False}, also=(
+        # a continued person's old rows from its first new event on: all of them are in its new suffix
+        "delete from journeys.customer_stream where event_key in (select event_key from journeys.customer_stream_suffix)",
         """
         update journeys.customer_stream as stream
         set next_channel = updates.next_channel, activity_repeated_at = updates.activity_repeated_at
         from journeys.stream_prefix_updates as updates
         where updates.event_key = stream.event_key
-        """
-    )
-    con.execute("insert into journeys.customer_stream select * from journeys.customer_stream_rebuilt")
-    con.execute("insert into journeys.customer_stream select * from journeys.customer_stream_suffix")
-    con.execute("commit")
+        """,
+        "insert into journeys.customer_stream select * from journeys.customer_stream_suffix",
+    ))
     return {"persons_built_again": int(whole + continued), "persons_continued": int(continued), "events_built_again": int(rebuilt + suffix)}
 
 
