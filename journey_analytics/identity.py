@@ -31,7 +31,11 @@ STEPS = SQL_DIR / "identity" / "steps"
 MAX_ROUNDS = 200
 MODEL = "identity"
 #: what the next incremental run reads besides the new data
-STATE_TABLES = ("identity_map", "link_decisions", "link_components", "refused_identifiers", "refused_links", "identifier_sightings")
+STATE_TABLES = ("identity_map", "link_decisions", "link_components", "refused_identifiers", "refused_links", "identifier_sightings",
+                "identifier_links", "record_fingerprints")
+#: work tables of one run, dropped at its end
+_WORK = ("previous_identity_map", "changed_records", "sightings_before", "sightings_rebuilt", "links_before", "links_rebuilt",
+         "region", "region_map", "kept_refused_identifiers", "kept_refused_links", "link_labels")
 #: what changed, for journeys.event_persons (docs/performance.md)
 LOG = "identity.pending_changes"
 
@@ -247,6 +251,38 @@ def _resolve_region(con: duckdb.DuckDBPyConnection) -> tuple[int, int] | None:
     return rounds
 
 
+def _build_evidence(con: duckdb.DuckDBPyConnection) -> None:
+    """Sightings, links and record fingerprints of every record."""
+    con.execute("create or replace table identity.changed_records (event_key varchar, fingerprint ubigint)")
+    build_model(con, "identity", "identifier_sightings", {"all_records": True})
+    build_model(con, "identity", "identifier_links", {"all_records": True})
+    con.execute("create or replace table identity.record_fingerprints as select event_key, fingerprint from identity.records")
+
+
+def _update_evidence(con: duckdb.DuckDBPyConnection) -> None:
+    """Replace the sightings, links and fingerprints of the records that changed since the last
+    build (steps/changed_records.sql), keeping their old sightings and links aside (for the region
+    and the change log)."""
+    _create_from_step(con, "changed_records", "changed_records")
+    changed = "where event_key in (select event_key from identity.changed_records)"
+    con.execute(f"create or replace table identity.sightings_before as select * from identity.identifier_sightings {changed}")
+    con.execute(f"create or replace table identity.links_before as select * from identity.identifier_links {changed}")
+    create_from_file(con, "identity.sightings_rebuilt", sql_path("identity", "identifier_sightings"), {"all_records": False})
+    con.execute("begin transaction")
+    con.execute(f"delete from identity.identifier_sightings {changed}")
+    con.execute("insert into identity.identifier_sightings select * from identity.sightings_rebuilt")
+    con.execute("commit")
+    # links are built from the sightings just written
+    create_from_file(con, "identity.links_rebuilt", sql_path("identity", "identifier_links"), {"all_records": False})
+    con.execute("begin transaction")
+    con.execute(f"delete from identity.identifier_links {changed}")
+    con.execute("insert into identity.identifier_links select * from identity.links_rebuilt")
+    con.execute(f"delete from identity.record_fingerprints {changed}")
+    con.execute("insert into identity.record_fingerprints select event_key, fingerprint from identity.changed_records "
+                "where fingerprint is not null")
+    con.execute("commit")
+
+
 def resolve(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
     """Build every identity table; returns figures for the run's metadata.
 
@@ -262,12 +298,11 @@ def resolve(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
     if had_map:
         con.execute("create or replace table identity.previous_identity_map as "
                     "select identifier, person_id, refused_rule from identity.identity_map")
+    con.execute(f"create or replace view identity.records as\n{(STEPS / 'records.sql').read_text()}")
     if update:
-        # kept aside by renaming (no copy): the new sightings are compared with it below
-        con.execute("drop table if exists identity.previous_sightings")
-        con.execute("alter table identity.identifier_sightings rename to previous_sightings")
-    build_model(con, "identity", "identifier_sightings")
-    build_model(con, "identity", "identifier_links")
+        _update_evidence(con)
+    else:
+        _build_evidence(con)
     con.execute("create or replace table identity.region (identifier varchar)")
     region = None
     if update:
@@ -286,8 +321,7 @@ def resolve(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
         con.execute(f"insert into {LOG}\n" + (STEPS / "pending_changes.sql").read_text())
     else:
         incremental.log_everything(con, LOG)
-    for table in ("previous_identity_map", "previous_sightings", "region", "region_map", "kept_refused_identifiers",
-                  "kept_refused_links", "link_labels"):
+    for table in _WORK:
         con.execute(f"drop table if exists identity.{table}")
     incremental.record(con, MODEL, print_)
     persons, identifiers = con.execute("select count(distinct person_id), count(*) from identity.identity_map").fetchall()[0]

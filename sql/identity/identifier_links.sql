@@ -4,9 +4,11 @@
 -- Rules: crm_contact_record (identifiers on one CRM contact), web_login (device and login id on
 -- one web event), email_click_landing (device and the `cid` contact id of an email landing page),
 -- email_recipient (SendGrid address and contact id), store_receipt (loyalty card, e-receipt email
--- or phone on one receipt), same_event otherwise. left_identifier < right_identifier.
+-- or phone on one receipt), same_event otherwise. left_identifier < right_identifier. An
+-- incremental run builds the links of the records that changed only ($all_records false).
 with sightings as (
     select * from identity.identifier_sightings
+    where $all_records or event_key in (select event_key from identity.changed_records)
 ),
 
 pairs as (

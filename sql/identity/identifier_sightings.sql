@@ -5,30 +5,13 @@
 -- `<type>:<value>`, so equal values of different types never meet (the value is not kept in a column
 -- of its own: it is the text after the first colon, as identity.identity_map shows it). Values on the blocklist
 -- (identity.blocked_identifiers: empty, null, 0, -1, anonymous, test addresses ...) are left out
--- here and listed in identity.link_decisions.
-with events as (
+-- here and listed in identity.link_decisions. Records are staged events and CRM contact versions
+-- (identity.records, sql/identity/steps/records.sql); an incremental run builds the sightings of
+-- the records that changed only ($all_records false: identity.changed_records).
+with records as (
     select event_key, source, occurred_at, anonymous_id, user_id, contact_id, email_hash, phone_hash, loyalty_id
-    from staging.events
-),
-
-contact_versions as (
-    select
-        'crm:contact_version:' || contact_id || ':' || cast(version_number as varchar) as event_key,
-        'crm' as source,
-        valid_from as occurred_at,
-        cast(null as varchar) as anonymous_id,
-        user_id,
-        contact_id,
-        email_hash,
-        phone_hash,
-        loyalty_id
-    from staging.contact_versions
-),
-
-records as (
-    select * from events
-    union all
-    select * from contact_versions
+    from identity.records
+    where $all_records or event_key in (select event_key from identity.changed_records)
 ),
 
 sightings as (

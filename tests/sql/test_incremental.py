@@ -212,3 +212,40 @@ def test_withdrawing_a_shared_devices_nearest_login_moves_its_anonymous_event_ba
     build(landing.root, tmp_path / "whole.duckdb", days[:1])
     got, expected = fingerprints(warehouse, landing.root), fingerprints(tmp_path / "whole.duckdb", landing.root)
     assert [t for t in expected if got.get(t) != expected[t] and t not in SCRATCH] == []
+
+
+def test_a_corrected_delivery_updates_the_sightings_and_links_of_the_records_it_changed(landing, tmp_path):
+    # docs/performance.md, "The identity region": a day delivered again with corrections. m1's
+    # login was u1 and is u2; m2 happened at 10:00 and is at 11:00 (nothing else about it
+    # changed); m3 (d3 + u3) is the same. Only m1 and m2 are records that changed: their old
+    # sightings and links go, their new ones come; m3's stay.
+    day = dt.date(2025, 3, 1)
+    landing.put("web", "2025-03-01", "s.jsonl", "\n".join([
+        segment("m1", "d1", "u1"), segment("m2", "d2", ts="2025-03-01T10:00:00Z"), segment("m3", "d3", "u3"),
+    ]) + "\n")
+    warehouse = tmp_path / "w.duckdb"
+    build(landing.root, warehouse, [day])
+    landing.put("web", "2025-03-01", "s.jsonl", "\n".join([
+        segment("m1", "d1", "u2"), segment("m2", "d2", ts="2025-03-01T11:00:00Z"), segment("m3", "d3", "u3"),
+    ]) + "\n")
+    after = build(landing.root, warehouse, [day])
+    assert after["identity"]["mode"] == "incremental"
+    # touched: the link (d1, u1) went and (d1, u2) came; u1 disappeared and u2 appeared. The link
+    # component of d1 and u1 is the region; d2 and d3 + u3 are not touched (m2's time is not a link)
+    assert after["identity"]["identifiers_resolved_again"] == 3  # d1, u1, u2
+    with connect(settings_for(landing.root, warehouse), read_only=True) as con:
+        sightings = con.execute("select event_key, identifier, strftime(occurred_at, '%H:%M') from identity.identifier_sightings "
+                                "order by all").fetchall()
+        assert sightings == [
+            ("web:m1", "anonymous_id:d1", "10:00"), ("web:m1", "user_id:u2", "10:00"),
+            ("web:m2", "anonymous_id:d2", "11:00"),
+            ("web:m3", "anonymous_id:d3", "10:00"), ("web:m3", "user_id:u3", "10:00"),
+        ]
+        links = con.execute("select left_identifier, right_identifier, event_key from identity.identifier_links order by all").fetchall()
+        assert links == [("anonymous_id:d1", "user_id:u2", "web:m1"), ("anonymous_id:d3", "user_id:u3", "web:m3")]
+        assert con.execute("select count(*) from identity.identity_map where identifier = 'user_id:u1'").fetchall() == [(0,)]
+        assert con.execute("select strftime(occurred_at, '%H:%M') from journeys.customer_stream where event_key = 'web:m2'"
+                           ).fetchall() == [("11:00",)]
+    build(landing.root, tmp_path / "whole.duckdb", [day])
+    got, expected = fingerprints(warehouse, landing.root), fingerprints(tmp_path / "whole.duckdb", landing.root)
+    assert [t for t in expected if got.get(t) != expected[t] and t not in SCRATCH] == []

@@ -2,7 +2,8 @@
 -- identifiers whose person or refusal changed (kind 'identifier'), and every sighting
 -- (event, identifier, time) that appeared or disappeared: its event (kind 'event') and its
 -- identifier (kind 'sighted_identifier': it matters to the events of a refused identifier, whose
--- nearest identified event it may change).
+-- nearest identified event it may change). Only the records that changed can have changed
+-- sightings: their sightings before (identity.sightings_before) and after (sightings_rebuilt).
 with region as (
     select identifier from identity.region
 ),
@@ -24,11 +25,11 @@ changed_map as (
 ),
 
 current_sightings as (
-    select event_key, identifier, occurred_at from identity.identifier_sightings
+    select event_key, identifier, occurred_at from identity.sightings_rebuilt
 ),
 
 previous_sightings as (
-    select event_key, identifier, occurred_at from identity.previous_sightings
+    select event_key, identifier, occurred_at from identity.sightings_before
 ),
 
 changed_sightings as (
