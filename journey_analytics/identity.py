@@ -35,7 +35,8 @@ STATE_TABLES = ("identity_map", "link_decisions", "link_components", "refused_id
                 "identifier_links", "record_fingerprints")
 #: work tables of one run, dropped at its end
 _WORK = ("previous_identity_map", "changed_records", "sightings_before", "sightings_rebuilt", "links_before", "links_rebuilt",
-         "region", "region_map", "kept_refused_identifiers", "kept_refused_links", "link_labels")
+         "region", "region_map", "kept_refused_identifiers", "kept_refused_links", "link_labels", "redecided_identifiers",
+         "decisions_rebuilt")
 #: what changed, for journeys.event_persons (docs/performance.md)
 LOG = "identity.pending_changes"
 
@@ -283,6 +284,24 @@ def _update_evidence(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("commit")
 
 
+def _update_link_decisions(con: duckdb.DuckDBPyConnection) -> None:
+    """Decide again the pairs with an end in the region or on a link whose evidence changed."""
+    con.execute(
+        """
+        create or replace table identity.redecided_identifiers as
+        select identifier from identity.region
+        union select left_identifier from identity.links_before union select right_identifier from identity.links_before
+        union select left_identifier from identity.links_rebuilt union select right_identifier from identity.links_rebuilt
+        """
+    )
+    create_from_file(con, "identity.decisions_rebuilt", sql_path("identity", "link_decisions"), {"all_links": False})
+    con.execute("begin transaction")
+    con.execute("delete from identity.link_decisions where left_identifier in (select identifier from identity.redecided_identifiers) "
+                "or right_identifier in (select identifier from identity.redecided_identifiers)")
+    con.execute("insert into identity.link_decisions select * from identity.decisions_rebuilt")
+    con.execute("commit")
+
+
 def resolve(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
     """Build every identity table; returns figures for the run's metadata.
 
@@ -313,8 +332,12 @@ def resolve(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
             update, region = False, None
     if not update:
         rounds = _resolve_whole(con)
-    for table in ("persons", "link_decisions"):
-        build_model(con, "identity", table)
+    build_model(con, "identity", "persons")
+    if update:
+        _update_link_decisions(con)
+    else:
+        con.execute("create or replace table identity.redecided_identifiers (identifier varchar)")
+        build_model(con, "identity", "link_decisions", {"all_links": True})
     record_id_changes(con, had_map)
     incremental.ensure_log(con, LOG)
     if update:

@@ -3,10 +3,20 @@
 -- events, sources, times) this answers "why are these two the same person?" in one query:
 --   select * from identity.link_decisions d join identity.identifier_links l using (left_identifier, right_identifier)
 --   where d.person_id = 'p_...' and d.decision = 'merged'
-with links as (
+-- An incremental run ($all_links false) decides again only the pairs with an end in
+-- identity.redecided_identifiers: the region resolved again and the ends of every link whose
+-- evidence changed (any other pair has the same evidence, refusals and person as last time).
+with redecided as (
+    select identifier from identity.redecided_identifiers
+),
+
+links as (
     select left_identifier, right_identifier, left_type, right_type, min(rule) as rule, count(*) as evidence_count,
            min(occurred_at) as first_seen_at, max(occurred_at) as last_seen_at
     from identity.identifier_links
+    where $all_links
+        or left_identifier in (select identifier from redecided)
+        or right_identifier in (select identifier from redecided)
     group by left_identifier, right_identifier, left_type, right_type
 ),
 

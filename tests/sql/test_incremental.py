@@ -249,3 +249,29 @@ def test_a_corrected_delivery_updates_the_sightings_and_links_of_the_records_it_
     build(landing.root, tmp_path / "whole.duckdb", [day])
     got, expected = fingerprints(warehouse, landing.root), fingerprints(tmp_path / "whole.duckdb", landing.root)
     assert [t for t in expected if got.get(t) != expected[t] and t not in SCRATCH] == []
+
+
+def test_a_merge_re_decides_the_links_of_the_whole_region_not_only_the_new_ones(landing, tmp_path):
+    # day 1: person A is device d7 with login u3 and ann's address (one identify: three links);
+    # person B is device d9 with contact C5. Day 2: d9 logs in as u3, so A joins B and takes B's
+    # id (anchored on C5). The link (d7, ann's address) touches neither end of the new link
+    # (d9, u3), yet its person changed: identity.link_decisions decides again every pair with an
+    # end in the region.
+    landing.put("web", "2025-03-01", "s.jsonl", "\n".join([
+        segment("m1", "d7", "u3", "ann@example.com"),
+        segment("m2", "d9", url="https://shop.example.com/?cid=C5&utm_medium=email"),
+    ]) + "\n")
+    warehouse = tmp_path / "w.duckdb"
+    build(landing.root, warehouse, [dt.date(2025, 3, 1)])
+    landing.put("web", "2025-03-02", "s.jsonl", segment("m4", "d9", "u3", ts="2025-03-02T10:00:00Z") + "\n")
+    after = build(landing.root, warehouse, [dt.date(2025, 3, 2)])
+    assert after["identity"]["mode"] == "incremental"
+    merged = "p_" + hashlib.md5(b"contact_id:C5").hexdigest()[:16]
+    with connect(settings_for(landing.root, warehouse), read_only=True) as con:
+        decisions = con.execute("select left_identifier, right_identifier, decision, person_id from identity.link_decisions "
+                                "where left_identifier = 'anonymous_id:d7' and right_identifier like 'email:%'").fetchall()
+        assert [(d, p) for _, _, d, p in decisions] == [("merged", merged)]
+        assert con.execute("select count(*), count(distinct person_id) from identity.link_decisions").fetchall() == [(5, 1)]
+    build(landing.root, tmp_path / "whole.duckdb", [dt.date(2025, 3, 1), dt.date(2025, 3, 2)])
+    got, expected = fingerprints(warehouse, landing.root), fingerprints(tmp_path / "whole.duckdb", landing.root)
+    assert [t for t in expected if got.get(t) != expected[t] and t not in SCRATCH] == []
