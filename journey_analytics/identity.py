@@ -243,12 +243,9 @@ def _resolve_region(con: duckdb.DuckDBPyConnection) -> tuple[int, int] | None:
     if leaks:
         return None
     create_from_file(con, "identity.region_map", sql_path("identity", "identity_map"))
-    con.execute("begin transaction")
-    con.execute("delete from identity.identity_map where identifier in (select identifier from identity.region)")
-    con.execute("insert into identity.identity_map select * from identity.region_map")
-    con.execute("delete from identity.link_components where identifier in (select identifier from identity.region)")
-    con.execute("insert into identity.link_components select * from identity.link_labels")
-    con.execute("commit")
+    in_region = "where identifier in (select identifier from identity.region)"
+    _replace(con, [("identity_map", in_region, "select * from identity.region_map"),
+                   ("link_components", in_region, "select * from identity.link_labels")])
     return rounds
 
 
@@ -260,6 +257,16 @@ def _build_evidence(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("create or replace table identity.record_fingerprints as select event_key, fingerprint from identity.records")
 
 
+def _replace(con: duckdb.DuckDBPyConnection, replacements: list[tuple[str, str, str]]) -> None:
+    """In one transaction, for each (table, where, rows): delete the rows of identity.<table>
+    matching `where` and insert the query `rows` in their place."""
+    con.execute("begin transaction")
+    for table, where, rows in replacements:
+        con.execute(f"delete from identity.{table} {where}")
+        con.execute(f"insert into identity.{table} {rows}")
+    con.execute("commit")
+
+
 def _update_evidence(con: duckdb.DuckDBPyConnection) -> None:
     """Replace the sightings, links and fingerprints of the records that changed since the last
     build (steps/changed_records.sql), keeping their old sightings and links aside (for the region
@@ -269,19 +276,14 @@ def _update_evidence(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"create or replace table identity.sightings_before as select * from identity.identifier_sightings {changed}")
     con.execute(f"create or replace table identity.links_before as select * from identity.identifier_links {changed}")
     create_from_file(con, "identity.sightings_rebuilt", sql_path("identity", "identifier_sightings"), {"all_records": False})
-    con.execute("begin transaction")
-    con.execute(f"delete from identity.identifier_sightings {changed}")
-    con.execute("insert into identity.identifier_sightings select * from identity.sightings_rebuilt")
-    con.execute("commit")
+    _replace(con, [("identifier_sightings", changed, "select * from identity.sightings_rebuilt")])
     # links are built from the sightings just written
     create_from_file(con, "identity.links_rebuilt", sql_path("identity", "identifier_links"), {"all_records": False})
-    con.execute("begin transaction")
-    con.execute(f"delete from identity.identifier_links {changed}")
-    con.execute("insert into identity.identifier_links select * from identity.links_rebuilt")
-    con.execute(f"delete from identity.record_fingerprints {changed}")
-    con.execute("insert into identity.record_fingerprints select event_key, fingerprint from identity.changed_records "
-                "where fingerprint is not null")
-    con.execute("commit")
+    _replace(con, [
+        ("identifier_links", changed, "select * from identity.links_rebuilt"),
+        ("record_fingerprints", changed,
+         "select event_key, fingerprint from identity.changed_records where fingerprint is not null"),
+    ])
 
 
 def _update_link_decisions(con: duckdb.DuckDBPyConnection) -> None:
@@ -295,11 +297,9 @@ def _update_link_decisions(con: duckdb.DuckDBPyConnection) -> None:
         """
     )
     create_from_file(con, "identity.decisions_rebuilt", sql_path("identity", "link_decisions"), {"all_links": False})
-    con.execute("begin transaction")
-    con.execute("delete from identity.link_decisions where left_identifier in (select identifier from identity.redecided_identifiers) "
-                "or right_identifier in (select identifier from identity.redecided_identifiers)")
-    con.execute("insert into identity.link_decisions select * from identity.decisions_rebuilt")
-    con.execute("commit")
+    _replace(con, [("link_decisions", "where left_identifier in (select identifier from identity.redecided_identifiers) "
+                                      "or right_identifier in (select identifier from identity.redecided_identifiers)",
+                     "select * from identity.decisions_rebuilt")])
 
 
 def resolve(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
