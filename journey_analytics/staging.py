@@ -8,6 +8,7 @@ makes the result independent of the order deliveries arrive in.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import duckdb
 import polars as pl
@@ -67,18 +68,38 @@ def write_load(con: duckdb.DuckDBPyConnection, load: SourceLoad) -> None:
             con.unregister(name)
 
 
+@dataclass(frozen=True)
+class BatchSummary:
+    """What one batch of deliveries wrote: its dates and counts. The batch's frames are let go once
+    written, so a source's whole history is never held in Python memory."""
+
+    delivery_dates: list[dt.date]
+    files: int
+    staged: dict[str, int]  # entity -> rows staged
+    quarantined: int
+    load_errors: int
+
+    @classmethod
+    def of(cls, load: SourceLoad) -> BatchSummary:
+        return cls(load.delivery_dates, load.landed_files.height, {e: f.height for e, f in load.staged.items()},
+                   load.quarantine.height, load.load_errors.height)
+
+
 def ingest(con: duckdb.DuckDBPyConnection, source: str, dates: list[dt.date], settings: Settings,
-           batch_bytes: int = BATCH_BYTES) -> list[SourceLoad]:
+           batch_bytes: int = BATCH_BYTES) -> list[BatchSummary]:
     """Load and write one source's deliveries in batches of whole dates (bounded memory); returns
-    what each batch produced."""
+    what each batch wrote, in order. Each batch's frames are let go as soon as they are written:
+    holding them (as this did until session 14) kept a source's whole history in Python memory
+    (10M events, web: 43.9-44.7 s and 12.6-12.8 GB at the peak, now 36.8-39.4 s and 7.1 GB)."""
     ensure_tables(con)
-    loads = []
-    for days, files in batches(settings.landing_dir, source, dates, batch_bytes):
+
+    def load_and_write(days: list[dt.date], files) -> BatchSummary:
         load = load_files(con, source, files, settings)
         load.delivery_dates = days  # dates without files still have their old slices removed
         write_load(con, load)
-        loads.append(load)
-    return loads
+        return BatchSummary.of(load)  # the frames go with `load` here, before the next batch is read
+
+    return [load_and_write(days, files) for days, files in batches(settings.landing_dir, source, dates, batch_bytes)]
 
 
 def build_timezone_periods(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:

@@ -55,12 +55,12 @@ def ingestion_asset(source: str) -> dg.AssetsDefinition:
         with duckdb.get_connection() as con:
             ensure_schemas(con)
             loads = ingest(con, source, dates, settings)
-        files = sum(load.landed_files.height for load in loads)
-        quarantined = sum(load.quarantine.height for load in loads)
-        errors = sum(load.load_errors.height for load in loads)
+        files = sum(load.files for load in loads)
+        quarantined = sum(load.quarantined for load in loads)
+        errors = sum(load.load_errors for load in loads)
         context.log.info(f"{source}: {len(dates)} delivery date(s), {files} file(s), {quarantined} row(s) quarantined, {errors} load error(s)")
         for entity in ENTITIES[source]:
-            staged = sum(load.staged[entity].height for load in loads)
+            staged = sum(load.staged[entity] for load in loads)
             yield dg.MaterializeResult(
                 asset_key=staged_key(source, entity),
                 metadata={

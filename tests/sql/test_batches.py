@@ -101,7 +101,9 @@ def test_the_time_window_follows_each_rows_delivery_date(landing, tmp_path):
     settings = settings_for(landing.root, tmp_path / "w.duckdb")
     with connect(settings) as con:
         loads = staging.ingest(con, "web", [dt.date(2025, 3, 1), dt.date(2025, 3, 2), dt.date(2025, 3, 3)], settings)
-        assert len(loads) == 1
+        # one batch; what it wrote, as the ingestion asset reports it
+        assert loads == [staging.BatchSummary([dt.date(2025, 3, 1), dt.date(2025, 3, 2), dt.date(2025, 3, 3)],
+                                              files=2, staged={"events": 1}, quarantined=1, load_errors=0)]
         staged = fetch(con, "select event_key from staging.stg_web__events")["event_key"].to_list()
         reasons = fetch(con, "select _source_file, reason from quarantine.rejected_rows").rows()
     assert staged == ["web:later"]
