@@ -12,6 +12,7 @@ import fnmatch
 import hashlib
 import io
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -380,8 +381,9 @@ def load_files(con: duckdb.DuckDBPyConnection, source: str, files: list[LandedFi
     results = {f.rel_path: FileResult(f, f.path.stat().st_size) for f in files}
     by_name = {f.rel_path: f for f in files}
     groups: dict[tuple, list[_Opened]] = {}
-    for f in files:
-        opened = _open(f, settings, results[f.rel_path])
+    with ThreadPoolExecutor(max_workers=OPEN_THREADS) as pool:
+        opened_files = list(pool.map(lambda f: _open(f, settings, results[f.rel_path]), files))
+    for opened in opened_files:
         if opened is not None:
             key = (opened.entity, opened.fmt, opened.mapping.model_dump_json() if opened.mapping else "")
             groups.setdefault(key, []).append(opened)
@@ -440,6 +442,8 @@ def load_files(con: duckdb.DuckDBPyConnection, source: str, files: list[LandedFi
 #: a batch is cut after this many bytes of landed files (gzipped bytes count five times): it
 #: bounds the memory one batch needs whatever the size of the range being loaded
 BATCH_BYTES = 400 * 1024 * 1024
+#: files are read, gunzipped and hashed on this many threads (zlib and hashlib release the GIL)
+OPEN_THREADS = 2
 GZIP_WEIGHT = 5
 
 
