@@ -4,6 +4,7 @@ example queries run and answer what they say."""
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import re
 
 import polars as pl
@@ -29,6 +30,25 @@ def test_the_data_dictionary_describes_every_mart_column_with_its_type(generated
             assert [(c.name, c.type) for c in entry.columns] == actual, qualified
             assert entry.summary.endswith(".") and entry.summary.count(". ") == 0, f"{qualified}: one sentence"
             assert all(len(c.meaning) > 3 for c in entry.columns), qualified
+
+
+def _columns(con, schema: str, table: str) -> set[str]:
+    rows = con.execute("select column_name from information_schema.columns where table_schema = $s and table_name = $t",
+                       {"s": schema, "t": table}).fetchall()
+    return {name for (name,) in rows}
+
+
+def test_journeys_md_names_every_stream_column_and_where_the_others_are(generated_warehouse):
+    text = (PROJECT_ROOT / "docs" / "journeys.md").read_text()
+    holds, _, rest = text.partition("It holds ")[2].partition("An event's other fields")
+    named = set(re.findall(r"`([a-z_]+\*?)`", holds))
+    elsewhere = set(re.findall(r"`([a-z_]+)`", rest.partition("one join away")[0])) - {"staging"}
+    with connect(generated_warehouse, read_only=True) as con:
+        stream, staged = _columns(con, "journeys", "customer_stream"), _columns(con, "staging", "events")
+    covered = {c for c in stream if any(fnmatch.fnmatch(c, pattern) for pattern in named)}
+    assert covered == stream, sorted(stream - covered)
+    assert all(any(fnmatch.fnmatch(c, pattern) for c in stream) for pattern in named), named
+    assert len(elsewhere) == 10 and elsewhere <= staged and not elsewhere & stream, sorted(elsewhere)
 
 
 EXAMPLES = PROJECT_ROOT / "docs" / "example-queries.md"

@@ -29,7 +29,6 @@ compared as (
         or current_events.person_rule is distinct from stream.person_rule
         or current_events.occurred_at is distinct from stream.occurred_at
         or current_events.source is distinct from stream.source
-        or current_events.source_format is distinct from stream.source_format
         or current_events.activity is distinct from stream.activity
         or current_events.channel is distinct from stream.channel
         or current_events.touchpoint_type is distinct from stream.touchpoint_type
@@ -43,18 +42,9 @@ compared as (
         or current_events.currency is distinct from stream.currency
         or current_events.session_id is distinct from stream.source_session_id
         or current_events.anonymous_id is distinct from stream.anonymous_id
-        or current_events.user_id is distinct from stream.user_id
-        or current_events.contact_id is distinct from stream.contact_id
-        or current_events.email_hash is distinct from stream.email_hash
-        or current_events.phone_hash is distinct from stream.phone_hash
-        or current_events.loyalty_id is distinct from stream.loyalty_id
         or current_events.order_id is distinct from stream.order_id
         or current_events.page_url is distinct from stream.page_url
-        or current_events.referrer_url is distinct from stream.referrer_url
         or current_events.attributes is distinct from stream.attributes
-        or current_events._source_file is distinct from stream._source_file
-        or current_events._source_row is distinct from stream._source_row
-        or current_events._delivery_date is distinct from stream._delivery_date
 ),
 
 rebuilt_whole as (

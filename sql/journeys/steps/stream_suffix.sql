@@ -267,7 +267,6 @@ final as (
         staged.occurred_at,
         staged.source,
         journey_numbers.source_rank,
-        staged.source_format,
         staged.activity,
         staged.channel,
         staged.touchpoint_type,
@@ -289,18 +288,9 @@ final as (
         journey_numbers.journey_number,
         journey_numbers.starts_journey = 1 as is_journey_start,
         staged.anonymous_id,
-        staged.user_id,
-        staged.contact_id,
-        staged.email_hash,
-        staged.phone_hash,
-        staged.loyalty_id,
         staged.order_id,
         staged.page_url,
-        staged.referrer_url,
-        staged.attributes,
-        staged._source_file,
-        staged._source_row,
-        staged._delivery_date
+        staged.attributes
     from journey_numbers
     inner join staging.events as staged on staged.event_key = journey_numbers.event_key
     left join sessions on sessions.event_key = journey_numbers.event_key
