@@ -10,7 +10,7 @@ On by default, so a fresh `dagster dev` (or `journey ui`) runs the pipeline by i
   marts, the published snapshot) once new deliveries are in and no ingestion run or backfill is
   still queued or running: a backfill of a year of delivery dates ends in one refresh, not 365.
 
-Backfills by delivery date: select `ingest_deliveries` (or the ingestion assets) in the UI and
+Backfills by delivery date: select `ingest_deliveries` (or the `deliveries/<source>` assets) in the UI and
 launch a backfill over a range of dates; each range runs as one run (single-run backfill policy).
 """
 

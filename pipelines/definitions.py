@@ -4,7 +4,7 @@ import dagster as dg
 
 from pipelines.automation import jobs, schedules, sensors
 from pipelines.identity import resolve_identities
-from pipelines.ingestion import ingestion_assets
+from pipelines.ingestion import ingestion_assets, staged_tables
 from pipelines.journeys import journey_assets
 from pipelines.resources import resources
 from pipelines.staging import staging_assets
@@ -13,7 +13,7 @@ from pipelines.publish import publish_assets
 from pipelines.stages import stage_assets
 
 defs = dg.Definitions(
-    assets=[*ingestion_assets, *staging_assets, resolve_identities, *journey_assets, *stage_assets, *helper_assets, *mart_assets, *publish_assets],
+    assets=[*ingestion_assets, staged_tables, *staging_assets, resolve_identities, *journey_assets, *stage_assets, *helper_assets, *mart_assets, *publish_assets],
     resources=resources(),
     jobs=jobs,
     schedules=schedules,

@@ -75,7 +75,7 @@ def test_refresh_waits_for_ingestion_and_runs_once_after_it():
     _, skipped, _ = _evaluate(refresh_after_ingestion, instance=instance)
     assert skipped == "nothing ingested yet"
 
-    ingested = dg.AssetKey(["staging", "stg_crm__activities"])
+    ingested = dg.AssetKey(["deliveries", "crm"])
     instance.report_runless_asset_event(dg.AssetMaterialization(ingested, partition="2025-03-01"))
     requests, _, _ = _evaluate(refresh_after_ingestion, instance=instance)
     assert len(requests) == 1 and requests[0].job_name in (None, "refresh_downstream")
