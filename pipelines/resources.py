@@ -1,7 +1,10 @@
 """Resources: the settings and the DuckDB warehouse they point at."""
 
+from typing import Any
+
 import dagster as dg
 from dagster_duckdb import DuckDBResource
+from pydantic import PrivateAttr
 
 from journey_analytics.settings import Settings, load_settings
 from journey_analytics.warehouse import connection_config
@@ -14,10 +17,34 @@ class JourneySettings(dg.ConfigurableResource):
         return load_settings()
 
 
+class Warehouse(DuckDBResource):
+    """The DuckDB warehouse, held open for the whole run.
+
+    Every step still takes its own connection (`get_connection`), but while this one stays open
+    DuckDB hands them all the same database instance: a step no longer reloads the catalog, starts
+    from an empty buffer pool and checkpoints on close (1M events, alternating runs: every step
+    after ingestion together 39.4 and 39.1 s -> 35.4 and 34.4 s; docs/performance.md). It relies
+    on the in-process executor (pipelines/definitions.py): a process that holds the file open
+    locks other processes out of it until the run ends.
+    """
+
+    _held: Any = PrivateAttr(default=None)
+    _holder: Any = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._holder = self.get_connection()  # the same database and configuration as every step's
+        self._held = self._holder.__enter__()
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._held is not None:
+            self._holder.__exit__(None, None, None)  # closes it
+            self._held = self._holder = None
+
+
 def resources() -> dict:
     settings = load_settings()
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     return {
         "journey": JourneySettings(),
-        "duckdb": DuckDBResource(database=str(settings.warehouse_path), connection_config=connection_config(settings)),
+        "duckdb": Warehouse(database=str(settings.warehouse_path), connection_config=connection_config(settings)),
     }
