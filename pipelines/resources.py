@@ -23,7 +23,7 @@ class Warehouse(DuckDBResource):
     Every step still takes its own connection (`get_connection`), but while this one stays open
     DuckDB hands them all the same database instance: a step no longer reloads the catalog, starts
     from an empty buffer pool and checkpoints on close (1M events, alternating runs: every step
-    after ingestion together 39.4 and 39.1 s -> 35.4 and 34.4 s; docs/performance.md). It relies
+    after ingestion together 38.6 and 39.2 s -> 37.8 and 34.2 s; docs/performance.md). It relies
     on the in-process executor (pipelines/definitions.py): a process that holds the file open
     locks other processes out of it until the run ends.
     """
