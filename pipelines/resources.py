@@ -28,17 +28,16 @@ class Warehouse(DuckDBResource):
     locks other processes out of it until the run ends.
     """
 
-    _held: Any = PrivateAttr(default=None)
     _holder: Any = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._holder = self.get_connection()  # the same database and configuration as every step's
-        self._held = self._holder.__enter__()
+        self._holder.__enter__()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        if self._held is not None:
-            self._holder.__exit__(None, None, None)  # closes it
-            self._held = self._holder = None
+        if self._holder is not None:
+            self._holder.__exit__(None, None, None)  # closes the connection
+            self._holder = None
 
 
 def resources() -> dict:
