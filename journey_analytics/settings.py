@@ -455,8 +455,11 @@ class Settings(_Model):
     landing_dir: Path = PROJECT_ROOT / "data" / "sample" / "landing"
     #: the DuckDB warehouse file
     warehouse_path: Path = PROJECT_ROOT / "data" / "warehouse.duckdb"
-    #: DuckDB memory limit and spill folder (bounded memory on big loads)
-    duckdb_memory_limit: str = "16GB"
+    #: DuckDB memory limit and spill folder (bounded memory on big loads). The default is half of
+    #: the memory DuckDB sees (its own default is 80 %): the rest leaves room for one ingestion
+    #: batch of polars frames (about 7 GiB at the default batch size) and the operating system.
+    #: A size ("12GB") or another share ("40%") may be set instead.
+    duckdb_memory_limit: str = "50%"
     duckdb_temp_dir: Path = PROJECT_ROOT / "data" / ".duckdb_tmp"
     duckdb_threads: int | None = None
     ingest: IngestSettings = Field(default_factory=IngestSettings)
