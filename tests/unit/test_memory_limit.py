@@ -15,8 +15,8 @@ def _limit_bytes(con: duckdb.DuckDBPyConnection) -> float:
 
 
 def test_default_memory_limit_is_half_of_what_duckdb_sees_of_the_machine(tmp_path):
-    # DuckDB's own default is 80 % of the memory it sees (the cgroup limit in a container); ours
-    # is half of it, leaving room for one ingestion batch of polars frames beside DuckDB's pool
+    # DuckDB's own default is 80 % of the memory it sees; ours is half of that memory, leaving
+    # room for one ingestion batch of polars frames beside DuckDB's pool
     duckdbs_default = _limit_bytes(duckdb.connect())
     ours = _limit_bytes(duckdb.connect(config=connection_config(Settings(duckdb_temp_dir=tmp_path / "spill"))))
     assert abs(ours - duckdbs_default * 0.5 / 0.8) <= 0.02 * ours
