@@ -9,10 +9,26 @@ import polars as pl
 
 from journey_analytics import identity, incremental
 from journey_analytics.settings import Settings
-from journey_analytics.warehouse import SQL_DIR, build_model, create_from_file, sql_path, write_table
+from journey_analytics.warehouse import SQL_DIR, bind, build_model, create_from_file, sql_path, write_table
 
 MODELS = ("event_persons", "customer_stream")
 STEPS = SQL_DIR / "journeys" / "steps"
+
+#: What changed in the stream since each model reading it was last built (docs/performance.md,
+#: "Incremental runs"): one row per reader and person whose rows changed from its
+#: from_sequence_number on (1: the whole stream, also for a person who no longer exists); a row
+#: with a null person: everything changed (the stream was rebuilt whole).
+STREAM_LOG = "journeys.stream_changes"
+#: the models that read only the changed part of the stream, and what of it they rebuild: "suffix"
+#: (each changed person's rows from from_sequence_number on) or "person" (its whole rows)
+STREAM_CONSUMERS = {
+    "stages.event_stages": "suffix",
+    "stages.funnel_units": "person",
+    "journeys.customer_activity": "person",
+    "journeys.touches": "person",
+}
+#: what a reader's SQL sees of the log: its own changes, one row per person ($all_persons false)
+STREAM_SCOPE = "journeys.stream_scope"
 
 
 def params(settings: Settings) -> dict:
@@ -41,17 +57,17 @@ def data_end(con: duckdb.DuckDBPyConnection, settings: Settings) -> dt.datetime 
 
 
 def _replace_rows(con: duckdb.DuckDBPyConnection, name: str, key: str, scope: str, values: dict,
-                  also: tuple[str, ...] = ()) -> int:
+                  also: tuple[str, ...] = (), bound: dict | None = None) -> int:
     """Replace the rows of journeys.<name> whose `key` is in journeys.<scope> with the model's rows
-    for that scope, and run the statements `also` with them, in one transaction; returns how many
-    rows the model wrote."""
+    for that scope, and run the statements `also` (with the parameters `bound` they use) with
+    them, in one transaction; returns how many rows the model wrote."""
     create_from_file(con, f"journeys.{name}_rebuilt", sql_path("journeys", name), values)
     written = con.execute(f"select count(*) from journeys.{name}_rebuilt").fetchall()[0][0]
     con.execute("begin transaction")
     con.execute(f"delete from journeys.{name} where {key} in (select {key} from journeys.{scope})")
     con.execute(f"insert into journeys.{name} select * from journeys.{name}_rebuilt")
     for statement in also:
-        con.execute(statement)
+        con.execute(statement, bind(statement, bound or {}))
     con.execute("commit")
     con.execute(f"drop table journeys.{name}_rebuilt")
     return written
@@ -115,7 +131,18 @@ def _update_customer_stream(con: duckdb.DuckDBPyConnection, values: dict) -> dic
         where updates.event_key = stream.event_key
         """,
         "insert into journeys.customer_stream select * from journeys.customer_stream_suffix",
-    ))
+        # what changed, for the models that read the stream (in the same transaction as the change)
+        f"""
+        insert into {STREAM_LOG}
+        select consumers.consumer, changed.person_id, changed.from_sequence_number
+        from (
+            select person_id, 1 as from_sequence_number from journeys.rebuild_persons
+            union all
+            select person_id, min(sequence_number) as from_sequence_number from journeys.customer_stream_suffix group by person_id
+        ) as changed
+        cross join (select unnest($consumers) as consumer) as consumers
+        """,
+    ), bound={"consumers": list(STREAM_CONSUMERS)})
     return {"persons_built_again": int(whole + continued), "persons_continued": int(continued), "events_built_again": int(rebuilt + suffix)}
 
 
@@ -128,9 +155,13 @@ def build_customer_stream(con: duckdb.DuckDBPyConnection, settings: Settings) ->
     incremental.forget(con, model)
     values = params(settings)
     con.execute("create or replace table journeys.rebuild_persons (person_id varchar)")
+    _ensure_stream_log(con)
     if update:
         figures = _update_customer_stream(con, values)
     else:
+        # before the build: a build interrupted after it still tells every reader to rebuild whole
+        con.execute(f"delete from {STREAM_LOG}")
+        con.execute(f"insert into {STREAM_LOG} select unnest($consumers), null, null", {"consumers": list(STREAM_CONSUMERS)})
         events = build_model(con, "journeys", "customer_stream", {**values, "all_persons": True})
         # each person's stream has exactly one first event: a filter, not a distinct count of
         # every event's person id (0.25 s at 10M events)
@@ -148,3 +179,49 @@ def build_journey_model(con: duckdb.DuckDBPyConnection, name: str, settings: Set
     if name == "event_persons":
         return build_event_persons(con, settings)
     return build_customer_stream(con, settings)
+
+
+def _ensure_stream_log(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"create table if not exists {STREAM_LOG} (consumer varchar, person_id varchar, from_sequence_number bigint)")
+
+
+def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values: dict, settings: Settings) -> dict:
+    """Build a model that reads journeys.customer_stream (one of STREAM_CONSUMERS) for what
+    changed in the stream since its last build, from journeys.stream_changes: the changed persons'
+    rows (or, for a "suffix" model, their rows from the first changed one on) are deleted and built
+    again, in one transaction that also empties the model's log. Whole when the model was never
+    built, its settings or SQL changed, or the stream was rebuilt whole. Its SQL reads the changed
+    part as journeys.stream_scope with $all_persons false."""
+    layer, name = qualified.split(".")
+    path = sql_path(layer, name)
+    # every setting the SQL reads reaches it through these three sections' reference tables
+    print_ = incremental.fingerprint([settings.journeys.model_dump_json(), settings.stages.model_dump_json(),
+                                      settings.marts.model_dump_json()], [path])
+    _ensure_stream_log(con)
+    everything = con.execute(f"select count(*) from {STREAM_LOG} where consumer = $model and person_id is null",
+                             {"model": qualified}).fetchall()[0][0]
+    update = not everything and incremental.may_update(con, qualified, print_, [qualified])
+    incremental.forget(con, qualified)
+    con.execute(f"create or replace table {STREAM_SCOPE} as select person_id, min(from_sequence_number) as from_sequence_number "
+                f"from {STREAM_LOG} where consumer = $model and person_id is not null and $update group by person_id",
+                {"model": qualified, "update": update})
+    persons = con.execute(f"select count(*) from {STREAM_SCOPE}").fetchall()[0][0]
+    if update:
+        create_from_file(con, f"{qualified}_rebuilt", path, {**values, "all_persons": False})
+        within = (f"{name}.sequence_number >= scope.from_sequence_number" if STREAM_CONSUMERS[qualified] == "suffix" else "true")
+        con.execute("begin transaction")
+        con.execute(f"delete from {qualified} where exists (select 1 from {STREAM_SCOPE} as scope "
+                    f"where scope.person_id = {name}.person_id and {within})")
+        con.execute(f"insert into {qualified} select * from {qualified}_rebuilt")
+        con.execute(f"delete from {STREAM_LOG} where consumer = $model", {"model": qualified})
+        con.execute("commit")
+        rows = con.execute(f"select count(*) from {qualified}_rebuilt").fetchall()[0][0]
+        con.execute(f"drop table {qualified}_rebuilt")
+    else:
+        rows = build_model(con, layer, name, {**values, "all_persons": True})
+        con.execute(f"delete from {STREAM_LOG} where consumer = $model", {"model": qualified})
+    con.execute(f"drop table {STREAM_SCOPE}")
+    incremental.record(con, qualified, print_)
+    if not update:
+        return {"mode": "whole", "rows_built_again": int(rows)}
+    return {"mode": "incremental", "persons_built_again": int(persons), "rows_built_again": int(rows)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from journey_analytics.journeys import data_end
+from journey_analytics.journeys import STREAM_CONSUMERS, build_stream_consumer, data_end
 from journey_analytics.settings import Settings
 from journey_analytics.warehouse import SQL_DIR, bind, build_model, create_from_file, write_table
 
@@ -73,8 +73,13 @@ def build_funnel_levels(con: duckdb.DuckDBPyConnection, settings: Settings) -> i
     return con.execute("select count(*) from stages.funnel_levels").fetchall()[0][0]
 
 
-def build_stage_model(con: duckdb.DuckDBPyConnection, name: str, settings: Settings) -> int:
+def build_stage_model(con: duckdb.DuckDBPyConnection, name: str, settings: Settings) -> int | dict:
+    """Build stages.<name>: its row count, or for a model reading only the stream's changes
+    (journeys.STREAM_CONSUMERS) what it built again."""
     write_reference_tables(con, settings)
     if name == "funnel_levels":
         return build_funnel_levels(con, settings)
-    return build_model(con, "stages", name, {**params(settings), "as_of": data_end(con, settings)})
+    values = {**params(settings), "as_of": data_end(con, settings)}
+    if f"stages.{name}" in STREAM_CONSUMERS:
+        return build_stream_consumer(con, f"stages.{name}", values, settings)
+    return build_model(con, "stages", name, values)

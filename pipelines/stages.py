@@ -8,6 +8,7 @@ from pipelines.factory import sql_model_assets
 
 REFERENCE = {
     "stages.stage_rules": [],  # written from settings by each asset
+    "journeys.stream_scope": [],  # a work table of the model's own build (incremental runs)
     "stages.stage_models": [],
     "journeys.purchase_activities": [dg.AssetKey(["journeys", "customer_stream"])],  # written with the stream
 }

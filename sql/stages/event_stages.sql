@@ -8,6 +8,9 @@
 -- touchpoint type, occurrence, score) -- and each event takes its profile's stage by a join: the
 -- same table as matching every event, without grouping millions of matches by event (10M events:
 -- 3.7 -> 1.1 s). The score is read from attributes only for activities a rule bounds by score.
+-- An incremental run ($all_persons false) classifies only the rows journeys.stream_scope names: each
+-- changed person's rows from its from_sequence_number on (an event's stage depends on its own row
+-- only; docs/performance.md, "Incremental runs").
 with score_activities as (
     select distinct activity from stages.stage_rules where min_score is not null or max_score is not null
 ),
@@ -28,8 +31,15 @@ stream as (
             when activity in (select activity from score_activities)
                 then try_cast(json_extract_string(attributes, '$.score') as double)
         end as score
-    from journeys.customer_stream
+    from journeys.customer_stream as changed
     where activity in (select activity from stages.stage_rules)
+        and (
+            $all_persons
+            or exists (
+                select 1 from journeys.stream_scope as scope
+                where scope.person_id = changed.person_id and changed.sequence_number >= scope.from_sequence_number
+            )
+        )
 ),
 
 profiles as (

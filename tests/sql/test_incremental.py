@@ -36,7 +36,8 @@ def build(landing: Path, warehouse: Path, dates: list[dt.date]) -> dict:
         figures = {"identity": identity.resolve(con, settings)}
         for model in journeys.MODELS:
             figures[model] = journeys.build_journey_model(con, model, settings)
-        marts.build_marts(con, settings)
+        built = marts.build_marts(con, settings)
+        figures.update({model: built[model] for model in journeys.STREAM_CONSUMERS})
     return figures
 
 
@@ -63,6 +64,7 @@ def test_daily_runs_end_equal_to_a_whole_rebuild(tmp_path):
         copy_day(everything, daily, day)
     first = build(daily, warehouse, dates[:9])
     assert first["identity"]["mode"] == "whole" and first["customer_stream"]["mode"] == "whole"
+    assert {first[model]["mode"] for model in journeys.STREAM_CONSUMERS} == {"whole"}
     runs = []
     for day in dates[9:]:
         copy_day(everything, daily, day)
@@ -74,6 +76,11 @@ def test_daily_runs_end_equal_to_a_whole_rebuild(tmp_path):
         assert figures["identity"]["identifiers_resolved_again"] < whole["identity"]["identifiers"]
         assert figures["customer_stream"]["persons_built_again"] < whole["customer_stream"]["persons_built_again"]
         assert figures["customer_stream"]["events_built_again"] < whole["customer_stream"]["events_built_again"]
+        # the models reading the stream built again only the persons (or rows) it changed
+        for model in journeys.STREAM_CONSUMERS:
+            assert figures[model]["mode"] == "incremental"
+            assert figures[model]["persons_built_again"] == figures["customer_stream"]["persons_built_again"]
+            assert figures[model]["rows_built_again"] < whole[model]["rows_built_again"]
     assert any(f["identity"]["identifiers_resolved_again"] > 0 for f in runs)
     # streams were both continued from their last rows and built again whole
     assert any(f["customer_stream"]["persons_continued"] > 0 for f in runs)
@@ -165,6 +172,11 @@ def test_a_stream_continues_from_its_last_rows_when_only_new_events_arrive(landi
     assert stream_figures["mode"] == "incremental"
     assert stream_figures["persons_built_again"] == stream_figures["persons_continued"] == 3
     assert stream_figures["events_built_again"] == 6  # a29, a30; b4, b3 (after b4), b5; c1
+    # event_stages classifies the suffixes' rows again, no others: of those six page views only c1
+    # (its device's first) is a stage event (awareness); a00, b1 (first views) and b2 (the order) keep
+    # their rows. customer_activity builds the three persons' 37 own events again.
+    assert [second["stages.event_stages"][k] for k in ("mode", "persons_built_again", "rows_built_again")] == ["incremental", 3, 1]
+    assert second["journeys.customer_activity"]["rows_built_again"] == 37
     build(landing.root, tmp_path / "whole.duckdb", [dt.date(2025, 3, 1), dt.date(2025, 3, 2)])
     got, expected = fingerprints(warehouse, landing.root), fingerprints(tmp_path / "whole.duckdb", landing.root)
     assert [t for t in expected if got.get(t) != expected[t] and t not in SCRATCH] == []
@@ -181,6 +193,9 @@ def test_a_stream_continues_from_its_last_rows_when_only_new_events_arrive(landi
     # the page view before the order is next repeated by the late b4, no longer by b3
     assert rows["b1"][5] == dt.datetime(2025, 3, 1, 13, 50) and [rows[m][4] for m in ("b1", "b4", "b3", "b5")] == [1, 2, 3, 4]
     assert rows["c1"][:4] == [1, "session:web:c1", 1, True]  # a new person's suffix is its whole stream
+    with connect(settings_for(landing.root, warehouse), read_only=True) as con:
+        staged = con.execute("select event_key, stage from stages.event_stages order by event_key").fetchall()
+    assert staged == [("web:a00", "awareness"), ("web:b1", "awareness"), ("web:b2", "purchase"), ("web:c1", "awareness")]
 
 
 def test_withdrawing_a_shared_devices_nearest_login_moves_its_anonymous_event_back(landing, tmp_path):
