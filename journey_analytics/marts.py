@@ -12,7 +12,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from journey_analytics.journeys import STREAM_CONSUMERS, build_stream_consumer, data_end
+from journey_analytics.journeys import data_end
 from journey_analytics.settings import Settings
 from journey_analytics.warehouse import build_model, fetch, write_table
 
@@ -129,22 +129,17 @@ def build_markov_removal_effects(con: duckdb.DuckDBPyConnection) -> int:
     return frame.height
 
 
-def build_mart_model(con: duckdb.DuckDBPyConnection, layer: str, name: str, settings: Settings) -> int | dict:
-    """Build <layer>.<name>: its row count, or for a model reading only the stream's changes
-    (journeys.STREAM_CONSUMERS) what it built again."""
+def build_mart_model(con: duckdb.DuckDBPyConnection, layer: str, name: str, settings: Settings) -> int:
     write_reference_tables(con, settings)
     if (layer, name) == ("journeys", "markov_removal_effects"):
         return build_markov_removal_effects(con)
-    values = {**params(settings), "as_of": data_end(con, settings)}
-    if f"{layer}.{name}" in STREAM_CONSUMERS:
-        return build_stream_consumer(con, f"{layer}.{name}", values, settings)
-    return build_model(con, layer, name, values)
+    return build_model(con, layer, name, {**params(settings), "as_of": data_end(con, settings)})
 
 
 def build_marts(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int | dict]:
     """Stages, the journeys-layer helpers and every mart, in dependency order (what the Dagster
-    assets do one by one); returns the row count of each table (what it built again, for the
-    models reading only the stream's changes)."""
+    assets do one by one); returns the row count of each table (what it built again, for a model
+    reading only the stream's changes: journeys.STREAM_CONSUMERS)."""
     from journey_analytics import stages  # noqa: PLC0415 - stages imports nothing from here
 
     counts = {}

@@ -16,7 +16,6 @@ REFERENCE = {
     "reference.churn_windows": [],
     "reference.calendar": [],
     "stages.stage_rules": [],
-    "journeys.stream_scope": [],  # a work table of the model's own build (incremental runs)
     "stages.stage_models": [],
     "journeys.purchase_activities": [dg.AssetKey(["journeys", "customer_stream"])],
 }

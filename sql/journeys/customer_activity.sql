@@ -4,8 +4,6 @@
 -- deleted or closed); is_purchase marks purchases (journeys.purchase_activities) and
 -- first_purchase_at is the person's first. next_at and previous_* look at the person's previous and
 -- next own events that are not churn signals (what churn's inactivity gaps are measured between).
--- An incremental run ($all_persons false) builds the rows of the persons journeys.stream_scope names
--- only (docs/performance.md, "Incremental runs").
 with flagged as (
     select
         stream.person_id,
@@ -25,7 +23,6 @@ with flagged as (
         ) as is_churn_signal,
         exists (select 1 from journeys.purchase_activities as purchases where purchases.activity = stream.activity) as is_purchase
     from journeys.customer_stream as stream
-    where $all_persons or stream.person_id in (select person_id from journeys.stream_scope)
 ),
 
 own as (

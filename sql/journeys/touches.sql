@@ -8,8 +8,6 @@
 -- channel and campaign '(no touch)' at its first event, so that every journey has a path and every
 -- conversion is credited. touch_number counts from 1 in stream order (occurred_at, sequence);
 -- hours_before_conversion feeds time-decay attribution (null for journeys that did not convert).
--- An incremental run ($all_persons false) builds the touches of the persons journeys.stream_scope
--- names only (docs/performance.md, "Incremental runs").
 with journey_ends as (
     select
         stream.journey_id,
@@ -18,7 +16,6 @@ with journey_ends as (
         min(stream.sequence_number) as first_sequence,
         max(stream.sequence_number) as last_sequence
     from journeys.customer_stream as stream
-    where ($all_persons or stream.person_id in (select person_id from journeys.stream_scope))
     group by stream.journey_id, stream.person_id
 ),
 
@@ -44,8 +41,7 @@ touch_events as (
         coalesce(stream.campaign_name, '(none)') as campaign
     from journeys.customer_stream as stream
     inner join reference.touch_activities as touches on touches.activity = stream.activity
-    where ($all_persons or stream.person_id in (select person_id from journeys.stream_scope))
-        and stream.channel is not null
+    where stream.channel is not null
         and stream.channel not in (select channel from reference.non_touch_channels)
 ),
 

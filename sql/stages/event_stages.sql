@@ -17,29 +17,24 @@ with score_activities as (
 
 stream as (
     select
-        person_id,
-        journey_id,
-        event_key,
-        occurred_at,
-        sequence_number,
-        activity,
-        channel,
-        touchpoint_type,
-        touchpoint,
-        activity_occurrence,
+        changed.person_id,
+        changed.journey_id,
+        changed.event_key,
+        changed.occurred_at,
+        changed.sequence_number,
+        changed.activity,
+        changed.channel,
+        changed.touchpoint_type,
+        changed.touchpoint,
+        changed.activity_occurrence,
         case
-            when activity in (select activity from score_activities)
-                then try_cast(json_extract_string(attributes, '$.score') as double)
+            when changed.activity in (select activity from score_activities)
+                then try_cast(json_extract_string(changed.attributes, '$.score') as double)
         end as score
     from journeys.customer_stream as changed
-    where activity in (select activity from stages.stage_rules)
-        and (
-            $all_persons
-            or exists (
-                select 1 from journeys.stream_scope as scope
-                where scope.person_id = changed.person_id and changed.sequence_number >= scope.from_sequence_number
-            )
-        )
+    left join journeys.stream_scope as scope on scope.person_id = changed.person_id
+    where changed.activity in (select activity from stages.stage_rules)
+        and ($all_persons or changed.sequence_number >= scope.from_sequence_number)
 ),
 
 profiles as (

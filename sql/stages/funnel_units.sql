@@ -1,7 +1,5 @@
 -- One row per funnel unit (a journey, or a person when stages.unit = 'person'): when it started,
 -- its cohort, its first-touch channel and the channel of the touch before its first purchase.
--- An incremental run ($all_persons false) builds the units of the persons journeys.stream_scope
--- names only (docs/performance.md, "Incremental runs").
 with stream as (
     select
         case when $unit = 'person' then person_id else journey_id end as unit_id,
@@ -12,7 +10,6 @@ with stream as (
         channel,
         previous_channel
     from journeys.customer_stream
-    where $all_persons or person_id in (select person_id from journeys.stream_scope)
 ),
 
 ranked as (
