@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -54,20 +55,21 @@ def data_end(con: duckdb.DuckDBPyConnection, settings: Settings) -> dt.datetime 
     return con.execute("select max(occurred_at) from journeys.customer_stream").fetchall()[0][0]
 
 
-def _replace_rows(con: duckdb.DuckDBPyConnection, name: str, key: str, scope: str, values: dict,
+def _replace_rows(con: duckdb.DuckDBPyConnection, qualified: str, path: Path, values: dict, where: str,
                   also: tuple[str, ...] = (), bound: dict | None = None) -> int:
-    """Replace the rows of journeys.<name> whose `key` is in journeys.<scope> with the model's rows
-    for that scope, and run the statements `also` (with the parameters `bound` they use) with
-    them, in one transaction; returns how many rows the model wrote."""
-    create_from_file(con, f"journeys.{name}_rebuilt", sql_path("journeys", name), values)
-    written = con.execute(f"select count(*) from journeys.{name}_rebuilt").fetchall()[0][0]
+    """Replace the rows of `qualified` matching `where` with the model's rows for them (the SELECT
+    in `path`, bound to `values`, builds only those), and run the statements `also` (with the
+    parameters `bound` they use) with them, in one transaction; returns how many rows the model
+    wrote."""
+    create_from_file(con, f"{qualified}_rebuilt", path, values)
+    written = con.execute(f"select count(*) from {qualified}_rebuilt").fetchall()[0][0]
     con.execute("begin transaction")
-    con.execute(f"delete from journeys.{name} where {key} in (select {key} from journeys.{scope})")
-    con.execute(f"insert into journeys.{name} select * from journeys.{name}_rebuilt")
+    con.execute(f"delete from {qualified} where {where}")
+    con.execute(f"insert into {qualified} select * from {qualified}_rebuilt")
     for statement in also:
         con.execute(statement, bind(statement, bound or {}))
     con.execute("commit")
-    con.execute(f"drop table journeys.{name}_rebuilt")
+    con.execute(f"drop table {qualified}_rebuilt")
     return written
 
 
@@ -87,7 +89,8 @@ def build_event_persons(con: duckdb.DuckDBPyConnection, settings: Settings) -> d
     if update:
         create_from_file(con, "journeys.rebuild_events", STEPS / "rebuild_events.sql")
         create_from_file(con, "journeys.rebuild_sighting_events", STEPS / "rebuild_sighting_events.sql")
-        _replace_rows(con, "event_persons", "event_key", "rebuild_events", {"all_events": False})
+        _replace_rows(con, model, sql_path("journeys", "event_persons"), {"all_events": False},
+                      "event_key in (select event_key from journeys.rebuild_events)")
         scope = con.execute("select count(*) from journeys.rebuild_events").fetchall()[0][0]
     else:
         scope = build_model(con, "journeys", "event_persons", {"all_events": True})
@@ -119,7 +122,8 @@ def _update_customer_stream(con: duckdb.DuckDBPyConnection, values: dict) -> dic
         "select count(*) filter (where from_event_key is null), count(*) filter (where from_event_key is not null) "
         "from journeys.stream_rebuilds").fetchall()[0]
     suffix = con.execute("select count(*) from journeys.customer_stream_suffix").fetchall()[0][0]
-    rebuilt = _replace_rows(con, "customer_stream", "person_id", "rebuild_persons", {**values, "all_persons": False}, also=(
+    rebuilt = _replace_rows(con, "journeys.customer_stream", sql_path("journeys", "customer_stream"), {**values, "all_persons": False},
+                            "person_id in (select person_id from journeys.rebuild_persons)", also=(
         # a continued person's old rows from its first new event on: all of them are in its new suffix
         "delete from journeys.customer_stream where event_key in (select event_key from journeys.customer_stream_suffix)",
         """
@@ -185,18 +189,17 @@ def _ensure_stream_log(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"create table if not exists {STREAM_LOG} (consumer varchar, person_id varchar, from_sequence_number bigint)")
 
 
-def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values: dict, settings: Settings) -> dict:
+def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values: dict, settings_read: list[str]) -> dict:
     """Build a model that reads journeys.customer_stream (one of STREAM_CONSUMERS) for what
     changed in the stream since its last build, from journeys.stream_changes: the changed persons'
     rows from the first changed one on are deleted and built again, in one transaction that also
     empties the model's log. Whole when the model was never built, its settings or SQL changed,
     the log is missing or the stream was rebuilt whole. Its SQL reads the changed part as
-    journeys.stream_scope with $all_persons false."""
+    journeys.stream_scope with $all_persons false; `settings_read` are the settings (as text) that
+    reach it, through its reference tables, for the model's fingerprint."""
     layer, name = qualified.split(".")
     path = sql_path(layer, name)
-    # every setting the SQL reads reaches it through these three sections' reference tables
-    print_ = incremental.fingerprint([settings.journeys.model_dump_json(), settings.stages.model_dump_json(),
-                                      settings.marts.model_dump_json()], [path])
+    print_ = incremental.fingerprint(settings_read, [path])
     # no log: nothing tells what changed since this model's last build
     logged = table_exists(con, STREAM_LOG)
     _ensure_stream_log(con)
@@ -209,15 +212,10 @@ def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values
                 {"model": qualified, "update": update})
     persons = con.execute(f"select count(*) from {STREAM_SCOPE}").fetchall()[0][0]
     if update:
-        create_from_file(con, f"{qualified}_rebuilt", path, {**values, "all_persons": False})
-        con.execute("begin transaction")
-        con.execute(f"delete from {qualified} where exists (select 1 from {STREAM_SCOPE} as scope "
-                    f"where scope.person_id = {name}.person_id and {name}.sequence_number >= scope.from_sequence_number)")
-        con.execute(f"insert into {qualified} select * from {qualified}_rebuilt")
-        con.execute(f"delete from {STREAM_LOG} where consumer = $model", {"model": qualified})
-        con.execute("commit")
-        rows = con.execute(f"select count(*) from {qualified}_rebuilt").fetchall()[0][0]
-        con.execute(f"drop table {qualified}_rebuilt")
+        rows = _replace_rows(con, qualified, path, {**values, "all_persons": False},
+                             f"exists (select 1 from {STREAM_SCOPE} as scope where scope.person_id = {name}.person_id "
+                             f"and {name}.sequence_number >= scope.from_sequence_number)",
+                             also=(f"delete from {STREAM_LOG} where consumer = $model",), bound={"model": qualified})
     else:
         rows = build_model(con, layer, name, {**values, "all_persons": True})
         con.execute(f"delete from {STREAM_LOG} where consumer = $model", {"model": qualified})

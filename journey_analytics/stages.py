@@ -81,5 +81,6 @@ def build_stage_model(con: duckdb.DuckDBPyConnection, name: str, settings: Setti
         return build_funnel_levels(con, settings)
     values = {**params(settings), "as_of": data_end(con, settings)}
     if f"stages.{name}" in STREAM_CONSUMERS:
-        return build_stream_consumer(con, f"stages.{name}", values, settings)
+        # the stage rules (stages.stage_rules) are all of the settings it reads
+        return build_stream_consumer(con, f"stages.{name}", values, [settings.stages.model_dump_json()])
     return build_model(con, "stages", name, values)
