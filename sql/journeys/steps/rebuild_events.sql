@@ -9,18 +9,13 @@ with changes as (
     select kind, value from identity.pending_changes
 ),
 
-staged as (
-    select event_key from staging.events
-),
-
-known as (
-    select event_key from journeys.event_persons
-),
-
 appeared_or_gone as (
-    select * from (select * from staged except select * from known) as appeared
-    union
-    select * from (select * from known except select * from staged) as gone
+    -- one join of the two key columns, not two set differences (10M events: 1.3-1.6 s against
+    -- 2.5-4.6 s); both hold each event once
+    select coalesce(staged.event_key, known.event_key) as event_key
+    from staging.events as staged
+    full outer join journeys.event_persons as known on known.event_key = staged.event_key
+    where staged.event_key is null or known.event_key is null
 ),
 
 first_hop as (
