@@ -10,7 +10,7 @@ import json
 import shutil
 from pathlib import Path
 
-from journey_analytics import identity, journeys, marts, staging
+from journey_analytics import identity, journeys, marts, stages, staging
 from journey_analytics.generator import GeneratorConfig, generate
 from journey_analytics.ingest.landing import SOURCES, delivery_dates
 from journey_analytics.warehouse import connect, fetch, table_fingerprint
@@ -203,7 +203,11 @@ def test_the_stream_readers_rebuild_whole_when_the_change_log_went_missing(landi
     landing.put("web", "2025-03-01", "s.jsonl", "\n".join([segment("m1", "d1"), segment("m2", "d2")]) + "\n")
     warehouse = tmp_path / "w.duckdb"
     build(landing.root, warehouse, [dt.date(2025, 3, 1)])
-    with connect(settings_for(landing.root, warehouse)) as con:
+    settings = settings_for(landing.root, warehouse)
+    with connect(settings) as con:
+        con.execute("drop table journeys.stream_changes")
+        # a reader built on its own, with no stream build before it, finds no log either
+        assert stages.build_stage_model(con, "event_stages", settings)["mode"] == "whole"
         con.execute("drop table journeys.stream_changes")
     landing.put("web", "2025-03-02", "s.jsonl", segment("m3", "d1", ts="2025-03-02T10:00:00Z") + "\n")
     second = build(landing.root, warehouse, [dt.date(2025, 3, 2)])
