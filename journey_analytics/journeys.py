@@ -23,7 +23,7 @@ STREAM_LOG = "journeys.stream_changes"
 #: the models that build again only the changed persons' rows from from_sequence_number on, each
 #: row's result depending on that row alone. Models that need a person's whole stream
 #: (customer_activity, touches, funnel_units) were measured building the changed persons again
-#: (41-45 % of the rows at 10M events) and gained nothing: the whole stream is read either way, and
+#: (41-46 % of the rows at 10M events) and gained nothing: the whole stream is read either way, and
 #: replacing that many rows costs about what the rest saves (docs/performance.md).
 STREAM_CONSUMERS = ("stages.event_stages",)
 #: what a reader's SQL sees of the log: its own changes, one row per person ($all_persons false)
