@@ -20,13 +20,15 @@ STEPS = SQL_DIR / "journeys" / "steps"
 #: from_sequence_number on (1: the whole stream, also for a person who no longer exists); a row
 #: with a null person: everything changed (the stream was rebuilt whole).
 STREAM_LOG = "journeys.stream_changes"
-#: the models that build again only the changed persons' rows from from_sequence_number on, each
-#: row's result depending on that row alone. Models that need a person's whole stream
-#: (customer_activity, touches, funnel_units) were measured building the changed persons again
-#: (41-46 % of the rows at 10M events) and gained nothing: the whole stream is read either way, and
-#: replacing that many rows costs about what the rest saves (docs/performance.md).
-STREAM_CONSUMERS = ("stages.event_stages",)
-#: what a reader's SQL sees of the log: its own changes, one row per person ($all_persons false)
+#: the models that build again only the changed persons' rows from from_sequence_number on (or a
+#: little before: journeys.customer_activity, sql/journeys/steps/customer_activity_scope.sql).
+#: Models that need a person's or a journey's whole stream (touches, funnel_units) were measured
+#: building the changed persons again (41-46 % of the rows at 10M events) and gained nothing: the
+#: whole stream is read either way, and replacing that many rows costs about what the rest saves
+#: (docs/performance.md). Listed in the order they are built.
+STREAM_CONSUMERS = ("journeys.customer_activity", "stages.event_stages")
+#: what a reader's SQL sees of the log: its own changes, one row per person ($all_persons false):
+#: person_id, from_sequence_number (rows written again), read_from_sequence_number (rows read)
 STREAM_SCOPE = "journeys.stream_scope"
 
 
@@ -189,17 +191,21 @@ def _ensure_stream_log(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"create table if not exists {STREAM_LOG} (consumer varchar, person_id varchar, from_sequence_number bigint)")
 
 
-def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values: dict, settings_read: list[str]) -> dict:
+def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values: dict, settings_read: list[str],
+                          scope_step: Path | None = None, also: tuple[str, ...] = ()) -> dict:
     """Build a model that reads journeys.customer_stream (one of STREAM_CONSUMERS) for what
     changed in the stream since its last build, from journeys.stream_changes: the changed persons'
     rows from the first changed one on are deleted and built again, in one transaction that also
-    empties the model's log. Whole when the model was never built, its settings or SQL changed,
-    the log is missing or the stream was rebuilt whole. Its SQL reads the changed part as
-    journeys.stream_scope with $all_persons false; `settings_read` are the settings (as text) that
-    reach it, through its reference tables, for the model's fingerprint."""
+    empties the model's log (and runs `also`). Whole when the model was never built, its settings
+    or SQL changed, the log is missing or the stream was rebuilt whole. Its SQL reads the changed
+    part as journeys.stream_scope with $all_persons false: per person, the rows it writes again
+    (from_sequence_number on) and reads (read_from_sequence_number on; the same unless
+    `scope_step`, a SELECT over the stream's scope and the model's last build, moves them earlier).
+    `settings_read` are the settings (as text) that reach it, through its reference tables, for
+    the model's fingerprint."""
     layer, name = qualified.split(".")
     path = sql_path(layer, name)
-    print_ = incremental.fingerprint(settings_read, [path])
+    print_ = incremental.fingerprint(settings_read, [path, *([scope_step] if scope_step else [])])
     # no log: nothing tells what changed since this model's last build
     logged = table_exists(con, STREAM_LOG)
     _ensure_stream_log(con)
@@ -207,15 +213,20 @@ def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values
                              {"model": qualified}).fetchall()[0][0]
     update = logged and not everything and incremental.may_update(con, qualified, print_, [qualified])
     incremental.forget(con, qualified)
-    con.execute(f"create or replace table {STREAM_SCOPE} as select person_id, min(from_sequence_number) as from_sequence_number "
+    con.execute(f"create or replace table {STREAM_SCOPE} as select person_id, min(from_sequence_number) as from_sequence_number, "
+                f"min(from_sequence_number) as read_from_sequence_number "
                 f"from {STREAM_LOG} where consumer = $model and person_id is not null and $update group by person_id",
                 {"model": qualified, "update": update})
+    if update and scope_step:
+        create_from_file(con, f"{STREAM_SCOPE}_moved", scope_step)
+        con.execute(f"create or replace table {STREAM_SCOPE} as select * from {STREAM_SCOPE}_moved")
+        con.execute(f"drop table {STREAM_SCOPE}_moved")
     persons = con.execute(f"select count(*) from {STREAM_SCOPE}").fetchall()[0][0]
     if update:
         rows = _replace_rows(con, qualified, path, {**values, "all_persons": False},
                              f"exists (select 1 from {STREAM_SCOPE} as scope where scope.person_id = {name}.person_id "
                              f"and {name}.sequence_number >= scope.from_sequence_number)",
-                             also=(f"delete from {STREAM_LOG} where consumer = $model",), bound={"model": qualified})
+                             also=(*also, f"delete from {STREAM_LOG} where consumer = $model"), bound={"model": qualified})
     else:
         rows = build_model(con, layer, name, {**values, "all_persons": True})
         con.execute(f"delete from {STREAM_LOG} where consumer = $model", {"model": qualified})

@@ -12,7 +12,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from journey_analytics.journeys import data_end
+from journey_analytics.journeys import STEPS, STREAM_CONSUMERS, build_stream_consumer, data_end
 from journey_analytics.settings import Settings
 from journey_analytics.warehouse import build_model, fetch, write_table
 
@@ -129,11 +129,28 @@ def build_markov_removal_effects(con: duckdb.DuckDBPyConnection) -> int:
     return frame.height
 
 
-def build_mart_model(con: duckdb.DuckDBPyConnection, layer: str, name: str, settings: Settings) -> int:
+#: an incremental customer_activity build writes again only the changed rows; the kept rows of those
+#: persons take their first purchase from the rows written (a new purchase can only be earlier)
+_FIRST_PURCHASE_UPDATE = """
+update journeys.customer_activity as activity
+set first_purchase_at = rebuilt.first_purchase_at
+from (select distinct person_id, first_purchase_at from journeys.customer_activity_rebuilt) as rebuilt
+where rebuilt.person_id = activity.person_id and activity.first_purchase_at is distinct from rebuilt.first_purchase_at
+"""
+
+
+def build_mart_model(con: duckdb.DuckDBPyConnection, layer: str, name: str, settings: Settings) -> int | dict:
+    """Build <layer>.<name>: its row count, or for a model reading only the stream's changes
+    (journeys.STREAM_CONSUMERS) what it built again."""
     write_reference_tables(con, settings)
     if (layer, name) == ("journeys", "markov_removal_effects"):
         return build_markov_removal_effects(con)
-    return build_model(con, layer, name, {**params(settings), "as_of": data_end(con, settings)})
+    values = {**params(settings), "as_of": data_end(con, settings)}
+    if f"{layer}.{name}" in STREAM_CONSUMERS:
+        # it reads the passive activities and churn signals (marts settings) and the purchases (journeys)
+        return build_stream_consumer(con, f"{layer}.{name}", values, [settings.marts.model_dump_json(), settings.journeys.model_dump_json()],
+                                     scope_step=STEPS / "customer_activity_scope.sql", also=(_FIRST_PURCHASE_UPDATE,))
+    return build_model(con, layer, name, values)
 
 
 def build_marts(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int | dict]:

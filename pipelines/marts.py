@@ -18,6 +18,7 @@ REFERENCE = {
     "stages.stage_rules": [],
     "stages.stage_models": [],
     "journeys.purchase_activities": [dg.AssetKey(["journeys", "customer_stream"])],
+    "journeys.stream_scope": [],  # a work table of customer_activity's own build (incremental runs)
 }
 
 

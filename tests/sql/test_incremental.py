@@ -176,6 +176,9 @@ def test_a_stream_continues_from_its_last_rows_when_only_new_events_arrive(landi
     # (its device's first) is a stage event (awareness); a00, b1 (first views) and b2 (the order) keep
     # their rows
     assert [second["stages.event_stages"][k] for k in ("mode", "persons_built_again", "rows_built_again")] == ["incremental", 3, 1]
+    # customer_activity writes again from each person's last own event before the suffix (its next_at
+    # changes): a1 from a28 (3 rows: a28, a29, a30), b1 from the order b2 (b2, b4, b3, b5), c1 whole
+    assert [second["journeys.customer_activity"][k] for k in ("mode", "persons_built_again", "rows_built_again")] == ["incremental", 3, 8]
     build(landing.root, tmp_path / "whole.duckdb", [dt.date(2025, 3, 1), dt.date(2025, 3, 2)])
     got, expected = fingerprints(warehouse, landing.root), fingerprints(tmp_path / "whole.duckdb", landing.root)
     assert [t for t in expected if got.get(t) != expected[t] and t not in SCRATCH] == []
@@ -194,7 +197,36 @@ def test_a_stream_continues_from_its_last_rows_when_only_new_events_arrive(landi
     assert rows["c1"][:4] == [1, "session:web:c1", 1, True]  # a new person's suffix is its whole stream
     with connect(settings_for(landing.root, warehouse), read_only=True) as con:
         staged = con.execute("select event_key, stage from stages.event_stages order by event_key").fetchall()
+        activity = {key.split(":")[-1]: row for key, *row in con.execute(
+            "select event_key, next_at, previous_activity, first_purchase_at from journeys.customer_activity").fetchall()}
     assert staged == [("web:a00", "awareness"), ("web:b1", "awareness"), ("web:b2", "purchase"), ("web:c1", "awareness")]
+    assert activity["a28"][0] == dt.datetime(2025, 3, 1, 11, 55) and activity["a30"][0] is None
+    # the order is now followed by the late b4, and b4 follows the order
+    assert activity["b2"][0] == dt.datetime(2025, 3, 1, 13, 50) and activity["b4"][1] == "completed_order"
+    assert {activity[m][2] for m in ("b1", "b2", "b4", "b3", "b5")} == {dt.datetime(2025, 3, 1, 10, 10)}
+
+
+def test_a_persons_first_purchase_arriving_later_reaches_the_activity_rows_kept(landing, tmp_path):
+    # customer_activity keeps a continued person's rows before its last own event ahead of the new
+    # ones, but their first_purchase_at must become the new order's: d1 views p1 (10:00) and p2
+    # (11:00) on day 1 and orders at 12:00 on day 2
+    landing.put("web", "2025-03-01", "s.jsonl", "\n".join([segment("p1", "d1"), segment("p2", "d1", ts="2025-03-01T11:00:00Z")]) + "\n")
+    warehouse = tmp_path / "w.duckdb"
+    build(landing.root, warehouse, [dt.date(2025, 3, 1)])
+    landing.put("web", "2025-03-02", "s.jsonl", _order("o1", "d1", "2025-03-01T12:00:00Z") + "\n")
+    second = build(landing.root, warehouse, [dt.date(2025, 3, 2)])
+    assert second["customer_stream"]["persons_continued"] == 1
+    # written again: p2 (its next_at is the order) and o1; p1 kept
+    assert [second["journeys.customer_activity"][k] for k in ("mode", "persons_built_again", "rows_built_again")] == ["incremental", 1, 2]
+    with connect(settings_for(landing.root, warehouse), read_only=True) as con:
+        rows = con.execute("select event_key, next_at, previous_activity, first_purchase_at from journeys.customer_activity "
+                           "order by sequence_number").fetchall()
+    noon = dt.datetime(2025, 3, 1, 12, 0)
+    assert rows == [("web:p1", dt.datetime(2025, 3, 1, 11, 0), None, noon), ("web:p2", noon, "viewed_page", noon),
+                    ("web:o1", None, "viewed_page", noon)]
+    build(landing.root, tmp_path / "whole.duckdb", [dt.date(2025, 3, 1), dt.date(2025, 3, 2)])
+    got, expected = fingerprints(warehouse, landing.root), fingerprints(tmp_path / "whole.duckdb", landing.root)
+    assert [t for t in expected if got.get(t) != expected[t] and t not in SCRATCH] == []
 
 
 def test_the_stream_readers_rebuild_whole_when_the_change_log_went_missing(landing, tmp_path):
