@@ -20,13 +20,13 @@ STEPS = SQL_DIR / "journeys" / "steps"
 #: from_sequence_number on (1: the whole stream, also for a person who no longer exists); a row
 #: with a null person: everything changed (the stream was rebuilt whole).
 STREAM_LOG = "journeys.stream_changes"
-#: the models that build again only the changed persons' rows from from_sequence_number on (or a
-#: little before: journeys.customer_activity, sql/journeys/steps/customer_activity_scope.sql).
-#: Models that need a person's or a journey's whole stream (touches, funnel_units) were measured
-#: building the changed persons again (41-46 % of the rows at 10M events) and gained nothing: the
-#: whole stream is read either way, and replacing that many rows costs about what the rest saves
-#: (docs/performance.md). Listed in the order they are built.
-STREAM_CONSUMERS = ("journeys.customer_activity", "stages.event_stages")
+#: the models that build again only the changed persons' rows from from_sequence_number on, or
+#: from a little before (journeys.customer_activity: the last own event before it; journeys.touches:
+#: the start of the journey holding the last unchanged row). funnel_units, which needs a person's
+#: whole stream, was measured building the changed persons again (41-46 % of the rows at 10M
+#: events) and gained nothing: the whole stream is read either way, and replacing that many rows
+#: costs about what the rest saves (docs/performance.md).
+STREAM_CONSUMERS = ("journeys.customer_activity", "journeys.touches", "stages.event_stages")
 #: what a reader's SQL sees of the log: its own changes, one row per person ($all_persons false):
 #: person_id, from_sequence_number (rows written again), read_from_sequence_number (rows read)
 STREAM_SCOPE = "journeys.stream_scope"

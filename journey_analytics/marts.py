@@ -138,6 +138,14 @@ from (select distinct person_id, first_purchase_at from journeys.customer_activi
 where rebuilt.person_id = activity.person_id and activity.first_purchase_at is distinct from rebuilt.first_purchase_at
 """
 
+#: the journeys-layer models reading only the stream's changes (journeys.STREAM_CONSUMERS): the step
+#: that moves each one's rows earlier than the stream's first changed row, and the statements run
+#: with its replacement
+_STREAM_READERS = {
+    "journeys.customer_activity": (STEPS / "customer_activity_scope.sql", (_FIRST_PURCHASE_UPDATE,)),
+    "journeys.touches": (STEPS / "touches_scope.sql", ()),
+}
+
 
 def build_mart_model(con: duckdb.DuckDBPyConnection, layer: str, name: str, settings: Settings) -> int | dict:
     """Build <layer>.<name>: its row count, or for a model reading only the stream's changes
@@ -147,9 +155,10 @@ def build_mart_model(con: duckdb.DuckDBPyConnection, layer: str, name: str, sett
         return build_markov_removal_effects(con)
     values = {**params(settings), "as_of": data_end(con, settings)}
     if f"{layer}.{name}" in STREAM_CONSUMERS:
-        # it reads the passive activities and churn signals (marts settings) and the purchases (journeys)
+        scope_step, also = _STREAM_READERS[f"{layer}.{name}"]
+        # they read the marts settings' activity lists and journeys' purchase activities
         return build_stream_consumer(con, f"{layer}.{name}", values, [settings.marts.model_dump_json(), settings.journeys.model_dump_json()],
-                                     scope_step=STEPS / "customer_activity_scope.sql", also=(_FIRST_PURCHASE_UPDATE,))
+                                     scope_step=scope_step, also=also)
     return build_model(con, layer, name, values)
 
 

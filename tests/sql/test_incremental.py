@@ -179,6 +179,10 @@ def test_a_stream_continues_from_its_last_rows_when_only_new_events_arrive(landi
     # customer_activity writes again from each person's last own event before the suffix (its next_at
     # changes): a1 from a28 (3 rows: a28, a29, a30), b1 from the order b2 (b2, b4, b3, b5), c1 whole
     assert [second["journeys.customer_activity"][k] for k in ("mode", "persons_built_again", "rows_built_again")] == ["incremental", 3, 8]
+    # touches builds again by journey, from the journey holding the first new row: a1's one journey
+    # (31 page views, each a direct touch), b1's second journey only (b4 starts it after the order:
+    # b4, b3, b5), and c1's view
+    assert [second["journeys.touches"][k] for k in ("mode", "persons_built_again", "rows_built_again")] == ["incremental", 3, 35]
     build(landing.root, tmp_path / "whole.duckdb", [dt.date(2025, 3, 1), dt.date(2025, 3, 2)])
     got, expected = fingerprints(warehouse, landing.root), fingerprints(tmp_path / "whole.duckdb", landing.root)
     assert [t for t in expected if got.get(t) != expected[t] and t not in SCRATCH] == []
@@ -204,6 +208,13 @@ def test_a_stream_continues_from_its_last_rows_when_only_new_events_arrive(landi
     # the order is now followed by the late b4, and b4 follows the order
     assert activity["b2"][0] == dt.datetime(2025, 3, 1, 13, 50) and activity["b4"][1] == "completed_order"
     assert {activity[m][2] for m in ("b1", "b2", "b4", "b3", "b5")} == {dt.datetime(2025, 3, 1, 10, 10)}
+    with connect(settings_for(landing.root, warehouse), read_only=True) as con:
+        touches = con.execute("select journey_id, event_key, sequence_number, touch_number, touch_count, converted "
+                              "from journeys.touches where event_key like 'web:b%' order by sequence_number").fetchall()
+    journey = {key: journey_id.split(":")[-1] for journey_id, key, *_ in touches}
+    assert [(key, journey[key], *rest) for _, key, *rest in touches] == [
+        ("web:b1", "1", 1, 1, 2, True), ("web:b2", "1", 2, 2, 2, True),
+        ("web:b4", "2", 3, 1, 3, False), ("web:b3", "2", 4, 2, 3, False), ("web:b5", "2", 5, 3, 3, False)]
 
 
 def test_a_persons_first_purchase_arriving_later_reaches_the_activity_rows_kept(landing, tmp_path):
