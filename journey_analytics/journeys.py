@@ -21,12 +21,10 @@ STEPS = SQL_DIR / "journeys" / "steps"
 #: with a null person: everything changed (the stream was rebuilt whole).
 STREAM_LOG = "journeys.stream_changes"
 #: the models that build again only the changed persons' rows from from_sequence_number on, or
-#: from a little before (journeys.customer_activity: the last own event before it; journeys.touches:
-#: the start of the journey holding the last unchanged row). funnel_units, which needs a person's
-#: whole stream, was measured building the changed persons again (41-46 % of the rows at 10M
-#: events) and gained nothing: the whole stream is read either way, and replacing that many rows
-#: costs about what the rest saves (docs/performance.md).
-STREAM_CONSUMERS = ("journeys.customer_activity", "journeys.touches", "stages.event_stages")
+#: from a little before (journeys.customer_activity: the last own event before it; journeys.touches
+#: and stages.funnel_units: the start of the journey holding it; steps/journey_scope.sql). Listed in
+#: the order they are built.
+STREAM_CONSUMERS = ("journeys.customer_activity", "journeys.touches", "stages.event_stages", "stages.funnel_units")
 #: what a reader's SQL sees of the log: its own changes, one row per person ($all_persons false):
 #: person_id, from_sequence_number (rows written again), read_from_sequence_number (rows read)
 STREAM_SCOPE = "journeys.stream_scope"
@@ -200,7 +198,8 @@ def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values
     or SQL changed, the log is missing or the stream was rebuilt whole. Its SQL reads the changed
     part as journeys.stream_scope with $all_persons false: per person, the rows it writes again
     (from_sequence_number on) and reads (read_from_sequence_number on; the same unless
-    `scope_step`, a SELECT over the stream's scope and the model's last build, moves them earlier).
+    `scope_step`, a SELECT over the stream's scope and the model's last build bound to `values`,
+    moves them earlier).
     `settings_read` are the settings (as text) that reach it, through its reference tables, for
     the model's fingerprint."""
     layer, name = qualified.split(".")
@@ -218,7 +217,7 @@ def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values
                 f"from {STREAM_LOG} where consumer = $model and person_id is not null and $update group by person_id",
                 {"model": qualified, "update": update})
     if update and scope_step:
-        create_from_file(con, f"{STREAM_SCOPE}_moved", scope_step)
+        create_from_file(con, f"{STREAM_SCOPE}_moved", scope_step, values)
         con.execute(f"create or replace table {STREAM_SCOPE} as select * from {STREAM_SCOPE}_moved")
         con.execute(f"drop table {STREAM_SCOPE}_moved")
     persons = con.execute(f"select count(*) from {STREAM_SCOPE}").fetchall()[0][0]

@@ -143,7 +143,7 @@ where rebuilt.person_id = activity.person_id and activity.first_purchase_at is d
 #: with its replacement
 _STREAM_READERS = {
     "journeys.customer_activity": (STEPS / "customer_activity_scope.sql", (_FIRST_PURCHASE_UPDATE,)),
-    "journeys.touches": (STEPS / "touches_scope.sql", ()),
+    "journeys.touches": (STEPS / "journey_scope.sql", ()),
 }
 
 
@@ -157,8 +157,9 @@ def build_mart_model(con: duckdb.DuckDBPyConnection, layer: str, name: str, sett
     if f"{layer}.{name}" in STREAM_CONSUMERS:
         scope_step, also = _STREAM_READERS[f"{layer}.{name}"]
         # they read the marts settings' activity lists and journeys' purchase activities
-        return build_stream_consumer(con, f"{layer}.{name}", values, [settings.marts.model_dump_json(), settings.journeys.model_dump_json()],
-                                     scope_step=scope_step, also=also)
+        # touches is built by journey, whatever the funnels' unit (steps/journey_scope.sql's $unit)
+        return build_stream_consumer(con, f"{layer}.{name}", {**values, "unit": "journey"},
+                                     [settings.marts.model_dump_json(), settings.journeys.model_dump_json()], scope_step=scope_step, also=also)
     return build_model(con, layer, name, values)
 
 

@@ -15,6 +15,8 @@ from journey_analytics.settings import Settings
 from journey_analytics.warehouse import SQL_DIR, bind, build_model, create_from_file, write_table
 
 STEPS = SQL_DIR / "stages" / "steps"
+#: funnel_units is read by journey (or by person), as journeys.touches is
+JOURNEY_SCOPE = SQL_DIR / "journeys" / "steps" / "journey_scope.sql"
 MODELS = ("event_stages", "funnel_levels", "funnel_units", "unit_stages", "stage_spells", "unit_stage_times", "unit_progress")
 
 
@@ -81,6 +83,10 @@ def build_stage_model(con: duckdb.DuckDBPyConnection, name: str, settings: Setti
         return build_funnel_levels(con, settings)
     values = {**params(settings), "as_of": data_end(con, settings)}
     if f"stages.{name}" in STREAM_CONSUMERS:
-        # the stage rules (stages.stage_rules) are all of the settings it reads
+        # event_stages reads the stage rules (stages.stage_rules); funnel_units the unit and the
+        # purchase activities (journeys settings)
+        if name == "funnel_units":
+            return build_stream_consumer(con, f"stages.{name}", values, [settings.stages.model_dump_json(), settings.journeys.model_dump_json()],
+                                         scope_step=JOURNEY_SCOPE)
         return build_stream_consumer(con, f"stages.{name}", values, [settings.stages.model_dump_json()])
     return build_model(con, "stages", name, values)

@@ -1,15 +1,22 @@
 -- One row per funnel unit (a journey, or a person when stages.unit = 'person'): when it started,
--- its cohort, its first-touch channel and the channel of the touch before its first purchase.
+-- its cohort, its first-touch channel and the channel of the touch before its first purchase;
+-- sequence_number is its first event's in the person's stream.
+-- An incremental run ($all_persons false) reads the persons journeys.stream_scope names from
+-- read_from_sequence_number on: a journey unit's rows from the first event of the journey holding
+-- the first changed row (that journey and the later ones are built again), a person unit's all
+-- (journeys/steps/journey_scope.sql; docs/performance.md).
 with stream as (
     select
-        case when $unit = 'person' then person_id else journey_id end as unit_id,
-        person_id,
-        occurred_at,
-        sequence_number,
-        activity,
-        channel,
-        previous_channel
-    from journeys.customer_stream
+        case when $unit = 'person' then stream.person_id else stream.journey_id end as unit_id,
+        stream.person_id,
+        stream.occurred_at,
+        stream.sequence_number,
+        stream.activity,
+        stream.channel,
+        stream.previous_channel
+    from journeys.customer_stream as stream
+    left join journeys.stream_scope as scope on scope.person_id = stream.person_id
+    where $all_persons or stream.sequence_number >= scope.read_from_sequence_number
 ),
 
 ranked as (
@@ -32,6 +39,7 @@ final as (
     select
         ranked.unit_id,
         ranked.person_id,
+        ranked.sequence_number,
         ranked.occurred_at as started_at,
         cast(date_trunc('week', ranked.occurred_at) as date) as cohort_week,
         cast(date_trunc('month', ranked.occurred_at) as date) as cohort_month,

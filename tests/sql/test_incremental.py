@@ -25,10 +25,10 @@ HISTORY = "identity.person_id_history"
 SCRATCH = {f"identity.{t}" for t in ("cc_nodes", "cc_edges", "cc_components", "usable_links", "shared", "over_limit", "over_limit_types")}
 
 
-def build(landing: Path, warehouse: Path, dates: list[dt.date]) -> dict:
+def build(landing: Path, warehouse: Path, dates: list[dt.date], **overrides) -> dict:
     """Ingest `dates` (every source), then build everything downstream; returns the identity and
     journeys figures (mode and scope of each incremental model)."""
-    settings = settings_for(landing, warehouse)
+    settings = settings_for(landing, warehouse, **overrides)
     with connect(settings) as con:
         for source in SOURCES:
             staging.ingest(con, source, dates, settings)
@@ -183,6 +183,8 @@ def test_a_stream_continues_from_its_last_rows_when_only_new_events_arrive(landi
     # (31 page views, each a direct touch), b1's second journey only (b4 starts it after the order:
     # b4, b3, b5), and c1's view
     assert [second["journeys.touches"][k] for k in ("mode", "persons_built_again", "rows_built_again")] == ["incremental", 3, 35]
+    # so does funnel_units (one row per journey): a1's journey, b1's second, c1's
+    assert [second["stages.funnel_units"][k] for k in ("mode", "persons_built_again", "rows_built_again")] == ["incremental", 3, 3]
     build(landing.root, tmp_path / "whole.duckdb", [dt.date(2025, 3, 1), dt.date(2025, 3, 2)])
     got, expected = fingerprints(warehouse, landing.root), fingerprints(tmp_path / "whole.duckdb", landing.root)
     assert [t for t in expected if got.get(t) != expected[t] and t not in SCRATCH] == []
@@ -215,6 +217,36 @@ def test_a_stream_continues_from_its_last_rows_when_only_new_events_arrive(landi
     assert [(key, journey[key], *rest) for _, key, *rest in touches] == [
         ("web:b1", "1", 1, 1, 2, True), ("web:b2", "1", 2, 2, 2, True),
         ("web:b4", "2", 3, 1, 3, False), ("web:b3", "2", 4, 2, 3, False), ("web:b5", "2", 5, 3, 3, False)]
+    with connect(settings_for(landing.root, warehouse), read_only=True) as con:
+        units = con.execute("select sequence_number, started_at, first_touch_channel, last_channel_before_purchase "
+                            "from stages.funnel_units where person_id = (select person_id from journeys.customer_stream "
+                            "where event_key = 'web:b1') order by sequence_number").fetchall()
+    assert units == [(1, dt.datetime(2025, 3, 1, 10, 0), "direct", "direct"), (3, dt.datetime(2025, 3, 1, 13, 50), "direct", None)]
+
+
+def test_with_the_person_as_funnel_unit_a_continued_person_has_its_unit_built_again_whole(landing, tmp_path):
+    # stages.unit = 'person': a person's one unit row reads all its events (its first, and the
+    # channel before its first purchase), so funnel_units builds changed persons again whole, not
+    # from the journey their new events join. d1 views p1, orders (its first journey ends) and views
+    # p2 on day 1, and views p3 on day 2; e1's view is not touched
+    landing.put("web", "2025-03-01", "s.jsonl", "\n".join([
+        segment("p1", "d1"), _order("o0", "d1", "2025-03-01T10:30:00Z"), segment("p2", "d1", ts="2025-03-01T11:00:00Z"),
+        segment("e1", "e1")]) + "\n")
+    warehouse = tmp_path / "w.duckdb"
+    person_unit = {"stages": {"unit": "person"}}
+    build(landing.root, warehouse, [dt.date(2025, 3, 1)], **person_unit)
+    landing.put("web", "2025-03-02", "s.jsonl", segment("p3", "d1", ts="2025-03-01T12:00:00Z") + "\n")
+    second = build(landing.root, warehouse, [dt.date(2025, 3, 2)], **person_unit)
+    assert second["customer_stream"]["persons_continued"] == 1
+    assert [second["stages.funnel_units"][k] for k in ("mode", "persons_built_again", "rows_built_again")] == ["incremental", 1, 1]
+    with connect(settings_for(landing.root, warehouse), read_only=True) as con:
+        units = con.execute("select unit_id = person_id, sequence_number, started_at, last_channel_before_purchase "
+                            "from stages.funnel_units order by last_channel_before_purchase nulls first").fetchall()
+    ten = dt.datetime(2025, 3, 1, 10, 0)
+    assert units == [(True, 1, ten, None), (True, 1, ten, "direct")]  # e1's; d1's, whose order follows a direct view
+    build(landing.root, tmp_path / "whole.duckdb", [dt.date(2025, 3, 1), dt.date(2025, 3, 2)], **person_unit)
+    got, expected = fingerprints(warehouse, landing.root), fingerprints(tmp_path / "whole.duckdb", landing.root)
+    assert [t for t in expected if got.get(t) != expected[t] and t not in SCRATCH] == []
 
 
 def test_a_persons_first_purchase_arriving_later_reaches_the_activity_rows_kept(landing, tmp_path):
