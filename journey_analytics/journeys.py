@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -20,11 +21,43 @@ STEPS = SQL_DIR / "journeys" / "steps"
 #: from_sequence_number on (1: the whole stream, also for a person who no longer exists); a row
 #: with a null person: everything changed (the stream was rebuilt whole).
 STREAM_LOG = "journeys.stream_changes"
-#: the models that build again only the changed persons' rows from from_sequence_number on, or
-#: from a little before (journeys.customer_activity: the last own event before it; journeys.touches
-#: and stages.funnel_units: the start of the journey holding it; steps/journey_scope.sql). Listed in
-#: the order they are built.
-STREAM_CONSUMERS = ("journeys.customer_activity", "journeys.touches", "stages.event_stages", "stages.funnel_units")
+
+
+@dataclass(frozen=True)
+class StreamReader:
+    """How a model reads only the stream's changes (build_stream_consumer): the settings sections
+    that reach it, through its reference tables (for its fingerprint); the step that moves its
+    scope earlier than each person's first changed row, with values of its own; and statements
+    run in the transaction that replaces its rows."""
+
+    settings_read: tuple[str, ...]
+    scope_step: Path | None = None
+    scope_values: dict = field(default_factory=dict)
+    also: tuple[str, ...] = ()
+
+
+#: customer_activity's kept rows of a changed person take its first purchase from the rows written
+#: (a continued person only gains events, so its first purchase can only get earlier)
+_FIRST_PURCHASE_UPDATE = """
+update journeys.customer_activity as activity
+set first_purchase_at = rebuilt.first_purchase_at
+from (select distinct person_id, first_purchase_at from journeys.customer_activity_rebuilt) as rebuilt
+where rebuilt.person_id = activity.person_id and activity.first_purchase_at is distinct from rebuilt.first_purchase_at
+"""
+
+#: the models that build again only the changed persons' rows from from_sequence_number on, or from
+#: a little before: customer_activity from the last own event before it; touches and funnel_units
+#: from the start of the journey holding it (steps/journey_scope.sql; touches always by journey).
+#: In the order they are built.
+STREAM_READERS = {
+    "journeys.customer_activity": StreamReader(("marts", "journeys"), STEPS / "customer_activity_scope.sql",
+                                               also=(_FIRST_PURCHASE_UPDATE,)),
+    "journeys.touches": StreamReader(("marts", "journeys"), STEPS / "journey_scope.sql", {"unit": "journey"}),
+    "stages.event_stages": StreamReader(("stages",)),
+    "stages.funnel_units": StreamReader(("stages", "journeys"), STEPS / "journey_scope.sql"),
+}
+STREAM_CONSUMERS = tuple(STREAM_READERS)
+
 #: what a reader's SQL sees of the log: its own changes, one row per person ($all_persons false):
 #: person_id, from_sequence_number (rows written again), read_from_sequence_number (rows read)
 STREAM_SCOPE = "journeys.stream_scope"
@@ -189,19 +222,19 @@ def _ensure_stream_log(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"create table if not exists {STREAM_LOG} (consumer varchar, person_id varchar, from_sequence_number bigint)")
 
 
-def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values: dict, settings_read: list[str],
-                          scope_step: Path | None = None, also: tuple[str, ...] = ()) -> dict:
-    """Build a model that reads journeys.customer_stream (one of STREAM_CONSUMERS) for what
-    changed in the stream since its last build, from journeys.stream_changes: the changed persons'
-    rows from the first changed one on are deleted and built again, in one transaction that also
-    empties the model's log (and runs `also`). Whole when the model was never built, its settings
-    or SQL changed, the log is missing or the stream was rebuilt whole. Its SQL reads the changed
-    part as journeys.stream_scope with $all_persons false: per person, the rows it writes again
-    (from_sequence_number on) and reads (read_from_sequence_number on; the same unless
-    `scope_step`, a SELECT over the stream's scope and the model's last build bound to `values`,
-    moves them earlier).
-    `settings_read` are the settings (as text) that reach it, through its reference tables, for
-    the model's fingerprint."""
+def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values: dict, settings: Settings) -> dict:
+    """Build a model that reads journeys.customer_stream (one of STREAM_READERS) for what changed
+    in the stream since its last build, from journeys.stream_changes: the changed persons' rows
+    from the first changed one on are deleted and built again, in one transaction that also
+    empties the model's log (and runs the reader's `also`). Whole when the model was never built,
+    its settings or SQL changed, the log is missing or the stream was rebuilt whole. Its SQL reads
+    the changed part as journeys.stream_scope with $all_persons false: per person, the rows it
+    writes again (from_sequence_number on) and reads (read_from_sequence_number on; the same unless
+    the reader's scope step, a SELECT over the stream's scope and the model's last build, moves
+    them earlier)."""
+    reader = STREAM_READERS[qualified]
+    scope_step, also = reader.scope_step, reader.also
+    settings_read = [getattr(settings, section).model_dump_json() for section in reader.settings_read]
     layer, name = qualified.split(".")
     path = sql_path(layer, name)
     print_ = incremental.fingerprint(settings_read, [path, *([scope_step] if scope_step else [])])
@@ -217,7 +250,7 @@ def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values
                 f"from {STREAM_LOG} where consumer = $model and person_id is not null and $update group by person_id",
                 {"model": qualified, "update": update})
     if update and scope_step:
-        create_from_file(con, f"{STREAM_SCOPE}_moved", scope_step, values)
+        create_from_file(con, f"{STREAM_SCOPE}_moved", scope_step, {**values, **reader.scope_values})
         con.execute(f"create or replace table {STREAM_SCOPE} as select * from {STREAM_SCOPE}_moved")
         con.execute(f"drop table {STREAM_SCOPE}_moved")
     persons = con.execute(f"select count(*) from {STREAM_SCOPE}").fetchall()[0][0]

@@ -12,7 +12,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from journey_analytics.journeys import STEPS, STREAM_CONSUMERS, build_stream_consumer, data_end
+from journey_analytics.journeys import STREAM_READERS, build_stream_consumer, data_end
 from journey_analytics.settings import Settings
 from journey_analytics.warehouse import build_model, fetch, write_table
 
@@ -129,44 +129,22 @@ def build_markov_removal_effects(con: duckdb.DuckDBPyConnection) -> int:
     return frame.height
 
 
-#: an incremental customer_activity build writes again only the changed rows; the kept rows of those
-#: persons take their first purchase from the rows written (a new purchase can only be earlier)
-_FIRST_PURCHASE_UPDATE = """
-update journeys.customer_activity as activity
-set first_purchase_at = rebuilt.first_purchase_at
-from (select distinct person_id, first_purchase_at from journeys.customer_activity_rebuilt) as rebuilt
-where rebuilt.person_id = activity.person_id and activity.first_purchase_at is distinct from rebuilt.first_purchase_at
-"""
-
-#: the journeys-layer models reading only the stream's changes (journeys.STREAM_CONSUMERS): the step
-#: that moves each one's rows earlier than the stream's first changed row, and the statements run
-#: with its replacement
-_STREAM_READERS = {
-    "journeys.customer_activity": (STEPS / "customer_activity_scope.sql", (_FIRST_PURCHASE_UPDATE,)),
-    "journeys.touches": (STEPS / "journey_scope.sql", ()),
-}
-
-
 def build_mart_model(con: duckdb.DuckDBPyConnection, layer: str, name: str, settings: Settings) -> int | dict:
     """Build <layer>.<name>: its row count, or for a model reading only the stream's changes
-    (journeys.STREAM_CONSUMERS) what it built again."""
+    (journeys.STREAM_READERS) what it built again."""
     write_reference_tables(con, settings)
     if (layer, name) == ("journeys", "markov_removal_effects"):
         return build_markov_removal_effects(con)
     values = {**params(settings), "as_of": data_end(con, settings)}
-    if f"{layer}.{name}" in STREAM_CONSUMERS:
-        scope_step, also = _STREAM_READERS[f"{layer}.{name}"]
-        # they read the marts settings' activity lists and journeys' purchase activities
-        # touches is built by journey, whatever the funnels' unit (steps/journey_scope.sql's $unit)
-        return build_stream_consumer(con, f"{layer}.{name}", {**values, "unit": "journey"},
-                                     [settings.marts.model_dump_json(), settings.journeys.model_dump_json()], scope_step=scope_step, also=also)
+    if f"{layer}.{name}" in STREAM_READERS:
+        return build_stream_consumer(con, f"{layer}.{name}", values, settings)
     return build_model(con, layer, name, values)
 
 
 def build_marts(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int | dict]:
     """Stages, the journeys-layer helpers and every mart, in dependency order (what the Dagster
     assets do one by one); returns the row count of each table (what it built again, for a model
-    reading only the stream's changes: journeys.STREAM_CONSUMERS)."""
+    reading only the stream's changes: journeys.STREAM_READERS)."""
     from journey_analytics import stages  # noqa: PLC0415 - stages imports nothing from here
 
     counts = {}

@@ -10,13 +10,11 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from journey_analytics.journeys import STREAM_CONSUMERS, build_stream_consumer, data_end
+from journey_analytics.journeys import STREAM_READERS, build_stream_consumer, data_end
 from journey_analytics.settings import Settings
 from journey_analytics.warehouse import SQL_DIR, bind, build_model, create_from_file, write_table
 
 STEPS = SQL_DIR / "stages" / "steps"
-#: funnel_units is read by journey (or by person), as journeys.touches is
-JOURNEY_SCOPE = SQL_DIR / "journeys" / "steps" / "journey_scope.sql"
 MODELS = ("event_stages", "funnel_levels", "funnel_units", "unit_stages", "stage_spells", "unit_stage_times", "unit_progress")
 
 
@@ -77,16 +75,11 @@ def build_funnel_levels(con: duckdb.DuckDBPyConnection, settings: Settings) -> i
 
 def build_stage_model(con: duckdb.DuckDBPyConnection, name: str, settings: Settings) -> int | dict:
     """Build stages.<name>: its row count, or for a model reading only the stream's changes
-    (journeys.STREAM_CONSUMERS) what it built again."""
+    (journeys.STREAM_READERS) what it built again."""
     write_reference_tables(con, settings)
     if name == "funnel_levels":
         return build_funnel_levels(con, settings)
     values = {**params(settings), "as_of": data_end(con, settings)}
-    if f"stages.{name}" in STREAM_CONSUMERS:
-        # event_stages reads the stage rules (stages.stage_rules); funnel_units the unit and the
-        # purchase activities (journeys settings)
-        if name == "funnel_units":
-            return build_stream_consumer(con, f"stages.{name}", values, [settings.stages.model_dump_json(), settings.journeys.model_dump_json()],
-                                         scope_step=JOURNEY_SCOPE)
-        return build_stream_consumer(con, f"stages.{name}", values, [settings.stages.model_dump_json()])
+    if f"stages.{name}" in STREAM_READERS:
+        return build_stream_consumer(con, f"stages.{name}", values, settings)
     return build_model(con, "stages", name, values)

@@ -54,6 +54,28 @@ def copy_day(source_root: Path, target_root: Path, day: dt.date) -> None:
         shutil.copytree(folder, target_root / folder.parent.name / folder.name)
 
 
+def assert_equal_to_a_whole_rebuild(landing: Path, warehouse: Path, whole: Path, dates: list[dt.date], **overrides) -> None:
+    """One whole build of `dates` (into `whole`) ends with the same tables as `warehouse`, built day by day."""
+    build(landing, whole, dates, **overrides)
+    got, expected = fingerprints(warehouse, landing), fingerprints(whole, landing)
+    assert [t for t in expected if got.get(t) != expected[t] and t not in SCRATCH] == []
+
+
+def two_web_deliveries(landing, tmp_path: Path, first: list[str], second: list[str], **overrides) -> tuple[Path, dict]:
+    """Web lines delivered on 2025-03-01 and built, then lines delivered on 2025-03-02 and built
+    again (incrementally): the warehouse and the second build's figures."""
+    warehouse = tmp_path / "w.duckdb"
+    for day, lines in ((dt.date(2025, 3, 1), first), (dt.date(2025, 3, 2), second)):
+        landing.put("web", day.isoformat(), "s.jsonl", "\n".join(lines) + "\n")
+        figures = build(landing.root, warehouse, [day], **overrides)
+    return warehouse, figures
+
+
+def scope(figures: dict, model: str) -> list:
+    """What a stream reader's build did: its mode, the persons and the rows it built again."""
+    return [figures[model][k] for k in ("mode", "persons_built_again", "rows_built_again")]
+
+
 def test_daily_runs_end_equal_to_a_whole_rebuild(tmp_path):
     generate(GeneratorConfig(customers=150, days=14, seed=5, start=dt.date(2025, 3, 1)), tmp_path / "gen")
     everything = tmp_path / "gen" / "landing"
@@ -106,9 +128,7 @@ def test_a_delivery_taken_away_is_undone_incrementally(tmp_path):
         shutil.rmtree(landing / source / middle.isoformat())
     after = build(landing, warehouse, [middle])
     assert after["identity"]["mode"] == "incremental" and after["identity"]["identifiers_resolved_again"] > 0
-    build(landing, tmp_path / "whole.duckdb", delivery_dates(landing))
-    got, expected = fingerprints(warehouse, landing), fingerprints(tmp_path / "whole.duckdb", landing)
-    assert [t for t in expected if got.get(t) != expected[t] and t not in SCRATCH] == []
+    assert_equal_to_a_whole_rebuild(landing, warehouse, tmp_path / "whole.duckdb", delivery_dates(landing))
     with connect(settings_for(landing, warehouse), read_only=True) as con:
         assert fetch(con, "select count(*) as n from staging.events where _delivery_date = $d and source in ('web', 'crm')",
                      {"d": middle})["n"][0] == 0
@@ -175,19 +195,17 @@ def test_a_stream_continues_from_its_last_rows_when_only_new_events_arrive(landi
     # event_stages classifies the suffixes' rows again, no others: of those six page views only c1
     # (its device's first) is a stage event (awareness); a00, b1 (first views) and b2 (the order) keep
     # their rows
-    assert [second["stages.event_stages"][k] for k in ("mode", "persons_built_again", "rows_built_again")] == ["incremental", 3, 1]
+    assert scope(second, "stages.event_stages") == ["incremental", 3, 1]
     # customer_activity writes again from each person's last own event before the suffix (its next_at
     # changes): a1 from a28 (3 rows: a28, a29, a30), b1 from the order b2 (b2, b4, b3, b5), c1 whole
-    assert [second["journeys.customer_activity"][k] for k in ("mode", "persons_built_again", "rows_built_again")] == ["incremental", 3, 8]
+    assert scope(second, "journeys.customer_activity") == ["incremental", 3, 8]
     # touches builds again by journey, from the journey holding the first new row: a1's one journey
     # (31 page views, each a direct touch), b1's second journey only (b4 starts it after the order:
     # b4, b3, b5), and c1's view
-    assert [second["journeys.touches"][k] for k in ("mode", "persons_built_again", "rows_built_again")] == ["incremental", 3, 35]
+    assert scope(second, "journeys.touches") == ["incremental", 3, 35]
     # so does funnel_units (one row per journey): a1's journey, b1's second, c1's
-    assert [second["stages.funnel_units"][k] for k in ("mode", "persons_built_again", "rows_built_again")] == ["incremental", 3, 3]
-    build(landing.root, tmp_path / "whole.duckdb", [dt.date(2025, 3, 1), dt.date(2025, 3, 2)])
-    got, expected = fingerprints(warehouse, landing.root), fingerprints(tmp_path / "whole.duckdb", landing.root)
-    assert [t for t in expected if got.get(t) != expected[t] and t not in SCRATCH] == []
+    assert scope(second, "stages.funnel_units") == ["incremental", 3, 3]
+    assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [dt.date(2025, 3, 1), dt.date(2025, 3, 2)])
     with connect(settings_for(landing.root, warehouse), read_only=True) as con:
         rows = {key.split(":")[-1]: row for key, *row in con.execute(
             "select event_key, sequence_number, session_key, journey_number, is_journey_start, activity_occurrence, "
@@ -229,47 +247,36 @@ def test_with_the_person_as_funnel_unit_a_continued_person_has_its_unit_built_ag
     # channel before its first purchase), so funnel_units builds changed persons again whole, not
     # from the journey their new events join. d1 views p1, orders (its first journey ends) and views
     # p2 on day 1, and views p3 on day 2; e1's view is not touched
-    landing.put("web", "2025-03-01", "s.jsonl", "\n".join([
-        segment("p1", "d1"), _order("o0", "d1", "2025-03-01T10:30:00Z"), segment("p2", "d1", ts="2025-03-01T11:00:00Z"),
-        segment("e1", "e1")]) + "\n")
-    warehouse = tmp_path / "w.duckdb"
     person_unit = {"stages": {"unit": "person"}}
-    build(landing.root, warehouse, [dt.date(2025, 3, 1)], **person_unit)
-    landing.put("web", "2025-03-02", "s.jsonl", segment("p3", "d1", ts="2025-03-01T12:00:00Z") + "\n")
-    second = build(landing.root, warehouse, [dt.date(2025, 3, 2)], **person_unit)
+    warehouse, second = two_web_deliveries(landing, tmp_path, [
+        segment("p1", "d1"), _order("o0", "d1", "2025-03-01T10:30:00Z"), segment("p2", "d1", ts="2025-03-01T11:00:00Z"),
+        segment("e1", "e1")], [segment("p3", "d1", ts="2025-03-01T12:00:00Z")], **person_unit)
     assert second["customer_stream"]["persons_continued"] == 1
-    assert [second["stages.funnel_units"][k] for k in ("mode", "persons_built_again", "rows_built_again")] == ["incremental", 1, 1]
+    assert scope(second, "stages.funnel_units") == ["incremental", 1, 1]
     with connect(settings_for(landing.root, warehouse), read_only=True) as con:
         units = con.execute("select unit_id = person_id, sequence_number, started_at, last_channel_before_purchase "
                             "from stages.funnel_units order by last_channel_before_purchase nulls first").fetchall()
     ten = dt.datetime(2025, 3, 1, 10, 0)
     assert units == [(True, 1, ten, None), (True, 1, ten, "direct")]  # e1's; d1's, whose order follows a direct view
-    build(landing.root, tmp_path / "whole.duckdb", [dt.date(2025, 3, 1), dt.date(2025, 3, 2)], **person_unit)
-    got, expected = fingerprints(warehouse, landing.root), fingerprints(tmp_path / "whole.duckdb", landing.root)
-    assert [t for t in expected if got.get(t) != expected[t] and t not in SCRATCH] == []
+    assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [dt.date(2025, 3, 1), dt.date(2025, 3, 2)], **person_unit)
 
 
 def test_a_persons_first_purchase_arriving_later_reaches_the_activity_rows_kept(landing, tmp_path):
     # customer_activity keeps a continued person's rows before its last own event ahead of the new
     # ones, but their first_purchase_at must become the new order's: d1 views p1 (10:00) and p2
     # (11:00) on day 1 and orders at 12:00 on day 2
-    landing.put("web", "2025-03-01", "s.jsonl", "\n".join([segment("p1", "d1"), segment("p2", "d1", ts="2025-03-01T11:00:00Z")]) + "\n")
-    warehouse = tmp_path / "w.duckdb"
-    build(landing.root, warehouse, [dt.date(2025, 3, 1)])
-    landing.put("web", "2025-03-02", "s.jsonl", _order("o1", "d1", "2025-03-01T12:00:00Z") + "\n")
-    second = build(landing.root, warehouse, [dt.date(2025, 3, 2)])
+    warehouse, second = two_web_deliveries(landing, tmp_path, [segment("p1", "d1"), segment("p2", "d1", ts="2025-03-01T11:00:00Z")],
+                                           [_order("o1", "d1", "2025-03-01T12:00:00Z")])
     assert second["customer_stream"]["persons_continued"] == 1
     # written again: p2 (its next_at is the order) and o1; p1 kept
-    assert [second["journeys.customer_activity"][k] for k in ("mode", "persons_built_again", "rows_built_again")] == ["incremental", 1, 2]
+    assert scope(second, "journeys.customer_activity") == ["incremental", 1, 2]
     with connect(settings_for(landing.root, warehouse), read_only=True) as con:
         rows = con.execute("select event_key, next_at, previous_activity, first_purchase_at from journeys.customer_activity "
                            "order by sequence_number").fetchall()
     noon = dt.datetime(2025, 3, 1, 12, 0)
     assert rows == [("web:p1", dt.datetime(2025, 3, 1, 11, 0), None, noon), ("web:p2", noon, "viewed_page", noon),
                     ("web:o1", None, "viewed_page", noon)]
-    build(landing.root, tmp_path / "whole.duckdb", [dt.date(2025, 3, 1), dt.date(2025, 3, 2)])
-    got, expected = fingerprints(warehouse, landing.root), fingerprints(tmp_path / "whole.duckdb", landing.root)
-    assert [t for t in expected if got.get(t) != expected[t] and t not in SCRATCH] == []
+    assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [dt.date(2025, 3, 1), dt.date(2025, 3, 2)])
 
 
 def test_the_stream_readers_rebuild_whole_when_the_change_log_went_missing(landing, tmp_path):
@@ -293,9 +300,7 @@ def test_the_stream_readers_rebuild_whole_when_the_change_log_went_missing(landi
     third = build(landing.root, warehouse, [dt.date(2025, 3, 3)])
     assert {(second[m]["mode"], third[m]["mode"], third[m]["persons_built_again"]) for m in journeys.STREAM_CONSUMERS} == {
         ("whole", "incremental", 1)}
-    build(landing.root, tmp_path / "whole.duckdb", [dt.date(2025, 3, d) for d in (1, 2, 3)])
-    got, expected = fingerprints(warehouse, landing.root), fingerprints(tmp_path / "whole.duckdb", landing.root)
-    assert [t for t in expected if got.get(t) != expected[t] and t not in SCRATCH] == []
+    assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [dt.date(2025, 3, d) for d in (1, 2, 3)])
 
 
 def test_withdrawing_a_shared_devices_nearest_login_moves_its_anonymous_event_back(landing, tmp_path):
@@ -324,9 +329,7 @@ def test_withdrawing_a_shared_devices_nearest_login_moves_its_anonymous_event_ba
     after = build(landing.root, warehouse, days[1:])
     assert after["event_persons"]["mode"] == "incremental"
     assert decided() == (person["u2"], "nearest_identified_event")
-    build(landing.root, tmp_path / "whole.duckdb", days[:1])
-    got, expected = fingerprints(warehouse, landing.root), fingerprints(tmp_path / "whole.duckdb", landing.root)
-    assert [t for t in expected if got.get(t) != expected[t] and t not in SCRATCH] == []
+    assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", days[:1])
 
 
 def test_a_corrected_delivery_updates_the_sightings_and_links_of_the_records_it_changed(landing, tmp_path):
@@ -361,9 +364,7 @@ def test_a_corrected_delivery_updates_the_sightings_and_links_of_the_records_it_
         assert con.execute("select count(*) from identity.identity_map where identifier = 'user_id:u1'").fetchall() == [(0,)]
         assert con.execute("select strftime(occurred_at, '%H:%M') from journeys.customer_stream where event_key = 'web:m2'"
                            ).fetchall() == [("11:00",)]
-    build(landing.root, tmp_path / "whole.duckdb", [day])
-    got, expected = fingerprints(warehouse, landing.root), fingerprints(tmp_path / "whole.duckdb", landing.root)
-    assert [t for t in expected if got.get(t) != expected[t] and t not in SCRATCH] == []
+    assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [day])
 
 
 def test_a_merge_re_decides_the_links_of_the_whole_region_not_only_the_new_ones(landing, tmp_path):
@@ -387,6 +388,4 @@ def test_a_merge_re_decides_the_links_of_the_whole_region_not_only_the_new_ones(
                                 "where left_identifier = 'anonymous_id:d7' and right_identifier like 'email:%'").fetchall()
         assert [(d, p) for _, _, d, p in decisions] == [("merged", merged)]
         assert con.execute("select count(*), count(distinct person_id) from identity.link_decisions").fetchall() == [(5, 1)]
-    build(landing.root, tmp_path / "whole.duckdb", [dt.date(2025, 3, 1), dt.date(2025, 3, 2)])
-    got, expected = fingerprints(warehouse, landing.root), fingerprints(tmp_path / "whole.duckdb", landing.root)
-    assert [t for t in expected if got.get(t) != expected[t] and t not in SCRATCH] == []
+    assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [dt.date(2025, 3, 1), dt.date(2025, 3, 2)])
