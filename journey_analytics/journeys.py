@@ -56,7 +56,6 @@ STREAM_READERS = {
     "stages.event_stages": StreamReader(("stages",)),
     "stages.funnel_units": StreamReader(("stages", "journeys"), STEPS / "journey_scope.sql"),
 }
-STREAM_CONSUMERS = tuple(STREAM_READERS)
 
 #: what a reader's SQL sees of the log: its own changes, one row per person ($all_persons false):
 #: person_id, from_sequence_number (rows written again), read_from_sequence_number (rows read)
@@ -177,7 +176,7 @@ def _update_customer_stream(con: duckdb.DuckDBPyConnection, values: dict) -> dic
         ) as changed
         cross join (select unnest($consumers) as consumer) as consumers
         """,
-    ), bound={"consumers": list(STREAM_CONSUMERS)})
+    ), bound={"consumers": list(STREAM_READERS)})
     return {"persons_built_again": int(whole + continued), "persons_continued": int(continued), "events_built_again": int(rebuilt + suffix)}
 
 
@@ -195,7 +194,7 @@ def build_customer_stream(con: duckdb.DuckDBPyConnection, settings: Settings) ->
         # so does a log that went missing (what the readers had not read yet went with it)
         _ensure_stream_log(con)
         con.execute(f"delete from {STREAM_LOG}")
-        con.execute(f"insert into {STREAM_LOG} select unnest($consumers), null, null", {"consumers": list(STREAM_CONSUMERS)})
+        con.execute(f"insert into {STREAM_LOG} select unnest($consumers), null, null", {"consumers": list(STREAM_READERS)})
     if update:
         figures = _update_customer_stream(con, values)
     else:
@@ -233,11 +232,10 @@ def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values
     the reader's scope step, a SELECT over the stream's scope and the model's last build, moves
     them earlier)."""
     reader = STREAM_READERS[qualified]
-    scope_step, also = reader.scope_step, reader.also
     settings_read = [getattr(settings, section).model_dump_json() for section in reader.settings_read]
     layer, name = qualified.split(".")
     path = sql_path(layer, name)
-    print_ = incremental.fingerprint(settings_read, [path, *([scope_step] if scope_step else [])])
+    print_ = incremental.fingerprint(settings_read, [path, *([reader.scope_step] if reader.scope_step else [])])
     # no log: nothing tells what changed since this model's last build
     logged = table_exists(con, STREAM_LOG)
     _ensure_stream_log(con)
@@ -249,8 +247,8 @@ def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values
                 f"min(from_sequence_number) as read_from_sequence_number "
                 f"from {STREAM_LOG} where consumer = $model and person_id is not null and $update group by person_id",
                 {"model": qualified, "update": update})
-    if update and scope_step:
-        create_from_file(con, f"{STREAM_SCOPE}_moved", scope_step, {**values, **reader.scope_values})
+    if update and reader.scope_step:
+        create_from_file(con, f"{STREAM_SCOPE}_moved", reader.scope_step, {**values, **reader.scope_values})
         con.execute(f"create or replace table {STREAM_SCOPE} as select * from {STREAM_SCOPE}_moved")
         con.execute(f"drop table {STREAM_SCOPE}_moved")
     persons = con.execute(f"select count(*) from {STREAM_SCOPE}").fetchall()[0][0]
@@ -258,7 +256,7 @@ def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values
         rows = _replace_rows(con, qualified, path, {**values, "all_persons": False},
                              f"exists (select 1 from {STREAM_SCOPE} as scope where scope.person_id = {name}.person_id "
                              f"and {name}.sequence_number >= scope.from_sequence_number)",
-                             also=(*also, f"delete from {STREAM_LOG} where consumer = $model"), bound={"model": qualified})
+                             also=(*reader.also, f"delete from {STREAM_LOG} where consumer = $model"), bound={"model": qualified})
     else:
         rows = build_model(con, layer, name, {**values, "all_persons": True})
         con.execute(f"delete from {STREAM_LOG} where consumer = $model", {"model": qualified})

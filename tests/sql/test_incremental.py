@@ -37,7 +37,7 @@ def build(landing: Path, warehouse: Path, dates: list[dt.date], **overrides) -> 
         for model in journeys.MODELS:
             figures[model] = journeys.build_journey_model(con, model, settings)
         built = marts.build_marts(con, settings)
-        figures.update({model: built[model] for model in journeys.STREAM_CONSUMERS})
+        figures.update({model: built[model] for model in journeys.STREAM_READERS})
     return figures
 
 
@@ -86,7 +86,7 @@ def test_daily_runs_end_equal_to_a_whole_rebuild(tmp_path):
         copy_day(everything, daily, day)
     first = build(daily, warehouse, dates[:9])
     assert first["identity"]["mode"] == "whole" and first["customer_stream"]["mode"] == "whole"
-    assert {first[model]["mode"] for model in journeys.STREAM_CONSUMERS} == {"whole"}
+    assert {first[model]["mode"] for model in journeys.STREAM_READERS} == {"whole"}
     runs = []
     for day in dates[9:]:
         copy_day(everything, daily, day)
@@ -99,7 +99,7 @@ def test_daily_runs_end_equal_to_a_whole_rebuild(tmp_path):
         assert figures["customer_stream"]["persons_built_again"] < whole["customer_stream"]["persons_built_again"]
         assert figures["customer_stream"]["events_built_again"] < whole["customer_stream"]["events_built_again"]
         # the models reading the stream's changes built again only the rows it changed
-        for model in journeys.STREAM_CONSUMERS:
+        for model in journeys.STREAM_READERS:
             assert figures[model]["mode"] == "incremental"
             assert figures[model]["persons_built_again"] == figures["customer_stream"]["persons_built_again"]
             assert figures[model]["rows_built_again"] < whole[model]["rows_built_again"]
@@ -294,11 +294,11 @@ def test_the_stream_readers_rebuild_whole_when_the_change_log_went_missing(landi
     landing.put("web", "2025-03-02", "s.jsonl", segment("m3", "d1", ts="2025-03-02T10:00:00Z") + "\n")
     second = build(landing.root, warehouse, [dt.date(2025, 3, 2)])
     assert second["customer_stream"]["mode"] == "incremental"
-    assert {second[model]["mode"] for model in journeys.STREAM_CONSUMERS} == {"whole"}
+    assert {second[model]["mode"] for model in journeys.STREAM_READERS} == {"whole"}
     # the next day, with the log back, they read only what changed: d1's new page view
     landing.put("web", "2025-03-03", "s.jsonl", segment("m4", "d1", ts="2025-03-03T10:00:00Z") + "\n")
     third = build(landing.root, warehouse, [dt.date(2025, 3, 3)])
-    assert {(second[m]["mode"], third[m]["mode"], third[m]["persons_built_again"]) for m in journeys.STREAM_CONSUMERS} == {
+    assert {(second[m]["mode"], third[m]["mode"], third[m]["persons_built_again"]) for m in journeys.STREAM_READERS} == {
         ("whole", "incremental", 1)}
     assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [dt.date(2025, 3, d) for d in (1, 2, 3)])
 
