@@ -45,16 +45,25 @@ from (select distinct person_id, first_purchase_at from journeys.customer_activi
 where rebuilt.person_id = activity.person_id and activity.first_purchase_at is distinct from rebuilt.first_purchase_at
 """
 
+#: the kept current spells of a person run to the data's end, which moves with new data (the same
+#: expression as stage_spells.sql's for them)
+_CURRENT_SPELL_HOURS = """
+update stages.stage_spells
+set hours_in_stage = (epoch(cast($as_of as timestamp)) - epoch(entered_at)) / 3600.0
+where unit_type = 'person' and is_current
+"""
+
 #: the models that build again only the changed persons' rows from from_sequence_number on, or from
 #: a little before: customer_activity from the last own event before it; touches and funnel_units
-#: from the start of the journey holding it (steps/journey_scope.sql; touches always by journey).
-#: In the order they are built.
+#: from the start of the journey holding it (steps/journey_scope.sql; touches always by journey);
+#: stage_spells whole. In the order they are built.
 STREAM_READERS = {
     "journeys.customer_activity": StreamReader(("marts", "journeys"), STEPS / "customer_activity_scope.sql",
                                                also=(_FIRST_PURCHASE_UPDATE,)),
     "journeys.touches": StreamReader(("marts", "journeys"), STEPS / "journey_scope.sql", {"unit": "journey"}),
     "stages.event_stages": StreamReader(("stages",)),
     "stages.funnel_units": StreamReader(("stages", "journeys"), STEPS / "journey_scope.sql"),
+    "stages.stage_spells": StreamReader(("stages",), STEPS / "journey_scope.sql", {"unit": "person"}, also=(_CURRENT_SPELL_HOURS,)),
 }
 
 #: what a reader's SQL sees of the log: its own changes, one row per person ($all_persons false):
@@ -256,7 +265,8 @@ def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values
         rows = _replace_rows(con, qualified, path, {**values, "all_persons": False},
                              f"exists (select 1 from {STREAM_SCOPE} as scope where scope.person_id = {name}.person_id "
                              f"and {name}.sequence_number >= scope.from_sequence_number)",
-                             also=(*reader.also, f"delete from {STREAM_LOG} where consumer = $model"), bound={"model": qualified})
+                             also=(*reader.also, f"delete from {STREAM_LOG} where consumer = $model"),
+                             bound={**values, "model": qualified})
     else:
         rows = build_model(con, layer, name, {**values, "all_persons": True})
         con.execute(f"delete from {STREAM_LOG} where consumer = $model", {"model": qualified})

@@ -8,20 +8,38 @@
 -- last event in the stream). is_regression: the spell's stage comes before the previous spell's
 -- (e.g. decision, then consideration again). Unlike the funnel (stages.unit_stages) spells
 -- ignore the window and the order of stages: they describe where the unit was, not how far it got.
+-- sequence_number: the spell's first event's in the person's stream.
+--
+-- An incremental run ($all_persons false) builds again every spell of the persons
+-- journeys.stream_scope names, whole (journeys/steps/journey_scope.sql with unit 'person': a person
+-- unit's spells are numbered from its first event, and one may run across the change); the other
+-- persons keep theirs, and their current person spells take the new data end in the same
+-- transaction (journeys.STREAM_READERS; docs/performance.md, "Incremental runs").
 with as_of as (
     select cast($as_of as timestamp) as as_of
 ),
 
 journey_ends as (
-    select journey_id as unit_id, max(occurred_at) as unit_end from journeys.customer_stream group by journey_id
+    select stream.journey_id as unit_id, max(stream.occurred_at) as unit_end
+    from journeys.customer_stream as stream
+    left join journeys.stream_scope as scope on scope.person_id = stream.person_id
+    where $all_persons or stream.sequence_number >= scope.read_from_sequence_number
+    group by stream.journey_id
+),
+
+stage_events as (
+    select event_stages.*
+    from stages.event_stages as event_stages
+    left join journeys.stream_scope as scope on scope.person_id = event_stages.person_id
+    where $all_persons or event_stages.sequence_number >= scope.read_from_sequence_number
 ),
 
 unit_events as (
     select 'journey' as unit_type, journey_id as unit_id, person_id, stage_model, stage, stage_index, occurred_at, sequence_number
-    from stages.event_stages
+    from stage_events
     union all
     select 'person' as unit_type, person_id as unit_id, person_id, stage_model, stage, stage_index, occurred_at, sequence_number
-    from stages.event_stages
+    from stage_events
 ),
 
 marked as (
@@ -53,6 +71,7 @@ spells as (
         min(stage_index) as stage_index,
         min(occurred_at) as entered_at,
         max(occurred_at) as last_event_at,
+        min(sequence_number) as sequence_number,
         count(*) as stage_events
     from numbered
     group by unit_type, unit_id, person_id, stage_model, spell_number
@@ -73,6 +92,7 @@ final as (
         linked.person_id,
         linked.stage_model,
         linked.spell_number,
+        linked.sequence_number,
         linked.stage,
         linked.stage_index,
         linked.entered_at,

@@ -258,6 +258,15 @@ def test_with_the_person_as_funnel_unit_a_continued_person_has_its_unit_built_ag
                             "from stages.funnel_units order by last_channel_before_purchase nulls first").fetchall()
     ten = dt.datetime(2025, 3, 1, 10, 0)
     assert units == [(True, 1, ten, None), (True, 1, ten, "direct")]  # e1's; d1's, whose order follows a direct view
+    # stage_spells builds a changed person's spells again whole: d1's person and first journey each
+    # have an awareness spell (p1) and a purchase spell (o0); its second journey (p2, p3: repeat
+    # views) has no stage event. e1's spells are kept, but its person's current spell runs to the
+    # data's end, which moved from 11:00 (p2) to 12:00 (p3): 2 hours from 10:00, its journey's 0
+    assert scope(second, "stages.stage_spells") == ["incremental", 1, 4]
+    with connect(settings_for(landing.root, warehouse), read_only=True) as con:
+        spells = con.execute("select unit_type, stage, hours_in_stage from stages.stage_spells where person_id = "
+                             "(select person_id from journeys.customer_stream where event_key = 'web:e1') order by unit_type").fetchall()
+    assert spells == [("journey", "awareness", 0.0), ("person", "awareness", 2.0)]
     assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [dt.date(2025, 3, 1), dt.date(2025, 3, 2)], **person_unit)
 
 
