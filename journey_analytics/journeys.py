@@ -27,13 +27,15 @@ STREAM_LOG = "journeys.stream_changes"
 class StreamReader:
     """How a model reads only the stream's changes (build_stream_consumer): the settings sections
     that reach it, through its reference tables (for its fingerprint); the step that moves its
-    scope earlier than each person's first changed row, with values of its own; and statements
-    run in the transaction that replaces its rows."""
+    scope earlier than each person's first changed row, with values of its own; the statements
+    run in the transaction that replaces its rows; and the other readers whose rows it reads (their
+    SQL is part of its fingerprint: changed, they are built again whole, and so must it be)."""
 
     settings_read: tuple[str, ...]
     scope_step: Path | None = None
     scope_values: dict = field(default_factory=dict)
     also: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ()
 
 
 #: customer_activity's kept rows of a changed person take its first purchase from the rows written
@@ -55,15 +57,18 @@ where unit_type = 'person' and is_current
 
 #: the models that build again only the changed persons' rows from from_sequence_number on, or from
 #: a little before: customer_activity from the last own event before it; touches and funnel_units
-#: from the start of the journey holding it (steps/journey_scope.sql; touches always by journey);
-#: stage_spells whole. In the order they are built.
+#: from the start of the journey holding it (steps/journey_scope.sql; touches and journey_paths
+#: always by journey); stage_spells whole. In the order they are built.
 STREAM_READERS = {
     "journeys.customer_activity": StreamReader(("marts", "journeys"), STEPS / "customer_activity_scope.sql",
                                                also=(_FIRST_PURCHASE_UPDATE,)),
     "journeys.touches": StreamReader(("marts", "journeys"), STEPS / "journey_scope.sql", {"unit": "journey"}),
+    "journeys.journey_paths": StreamReader(("marts", "journeys", "stages"), STEPS / "journey_scope.sql", {"unit": "journey"},
+                                           reads=("journeys.touches", "stages.event_stages")),
     "stages.event_stages": StreamReader(("stages",)),
     "stages.funnel_units": StreamReader(("stages", "journeys"), STEPS / "journey_scope.sql"),
-    "stages.stage_spells": StreamReader(("stages",), STEPS / "journey_scope.sql", {"unit": "person"}, also=(_CURRENT_SPELL_HOURS,)),
+    "stages.stage_spells": StreamReader(("stages",), STEPS / "journey_scope.sql", {"unit": "person"}, also=(_CURRENT_SPELL_HOURS,),
+                                        reads=("stages.event_stages",)),
 }
 
 #: what a reader's SQL sees of the log: its own changes, one row per person ($all_persons false):
@@ -244,7 +249,8 @@ def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values
     settings_read = [getattr(settings, section).model_dump_json() for section in reader.settings_read]
     layer, name = qualified.split(".")
     path = sql_path(layer, name)
-    print_ = incremental.fingerprint(settings_read, [path, *([reader.scope_step] if reader.scope_step else [])])
+    read_paths = [sql_path(*model.split(".")) for model in reader.reads]
+    print_ = incremental.fingerprint(settings_read, [path, *([reader.scope_step] if reader.scope_step else []), *read_paths])
     # no log: nothing tells what changed since this model's last build
     logged = table_exists(con, STREAM_LOG)
     _ensure_stream_log(con)

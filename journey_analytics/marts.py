@@ -17,7 +17,7 @@ from journey_analytics.settings import Settings
 from journey_analytics.warehouse import build_model, fetch, write_table
 
 #: helper tables (journeys layer) and marts, in build order
-JOURNEY_MODELS = ("customer_activity", "touches", "attribution_transitions", "markov_removal_effects")
+JOURNEY_MODELS = ("customer_activity", "touches", "journey_paths", "attribution_transitions", "markov_removal_effects")
 MART_MODELS = ("funnel_conversion", "funnel_drop_off", "abandonment", "drop_off_drivers", "churn_points", "churn_by_cohort",
                "churn_touchpoints", "path_variants", "channel_transitions", "attribution", "customer_summary", "retention_cohorts")
 

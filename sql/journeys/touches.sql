@@ -12,7 +12,7 @@
 -- first event's). An incremental run ($all_persons false) reads the persons journeys.stream_scope
 -- names from read_from_sequence_number on: the first event of the journey that holds their first
 -- changed row, so it builds again that journey and the later ones, whole
--- (steps/touches_scope.sql; docs/performance.md). The stream is filtered where each part reads it,
+-- (steps/journey_scope.sql; docs/performance.md). The stream is filtered where each part reads it,
 -- not once in a CTE of its own: read twice, such a CTE is materialised (1M events: 0.66 -> 0.74 s).
 with journey_ends as (
     select

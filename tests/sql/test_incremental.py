@@ -205,6 +205,9 @@ def test_a_stream_continues_from_its_last_rows_when_only_new_events_arrive(landi
     assert scope(second, "journeys.touches") == ["incremental", 3, 35]
     # so does funnel_units (one row per journey): a1's journey, b1's second, c1's
     assert scope(second, "stages.funnel_units") == ["incremental", 3, 3]
+    # and journey_paths, two rows (collapsed or not) per path: the three journeys' channel paths,
+    # and the stage paths of a1's and c1's (b1's second journey holds repeat views only: no stage)
+    assert scope(second, "journeys.journey_paths") == ["incremental", 3, 10]
     assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [dt.date(2025, 3, 1), dt.date(2025, 3, 2)])
     with connect(settings_for(landing.root, warehouse), read_only=True) as con:
         rows = {key.split(":")[-1]: row for key, *row in con.execute(
@@ -240,6 +243,13 @@ def test_a_stream_continues_from_its_last_rows_when_only_new_events_arrive(landi
                             "from stages.funnel_units where person_id = (select person_id from journeys.customer_stream "
                             "where event_key = 'web:b1') order by sequence_number").fetchall()
     assert units == [(1, dt.datetime(2025, 3, 1, 10, 0), "direct", "direct"), (3, dt.datetime(2025, 3, 1, 13, 50), "direct", None)]
+    with connect(settings_for(landing.root, warehouse), read_only=True) as con:
+        paths = con.execute("select sequence_number, path_type, steps, path, converted, days * 1440 from journeys.journey_paths "
+                            "where person_id = (select person_id from journeys.customer_stream where event_key = 'web:b1') "
+                            "and not collapsed order by sequence_number, path_type").fetchall()
+    # b1's first journey (kept): a view and the order; its second (built again): three views over 20 minutes
+    assert paths == [(1, "channel", 2, "direct > direct", True, 10.0), (1, "stage", 2, "awareness > purchase", True, 10.0),
+                     (3, "channel", 3, "direct > direct > direct", False, 20.0)]
 
 
 def test_with_the_person_as_funnel_unit_a_continued_person_has_its_unit_built_again_whole(landing, tmp_path):

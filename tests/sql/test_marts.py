@@ -110,7 +110,8 @@ def test_markov_removal_effects_equal_a_direct_solve_on_random_chains_with_cycle
 
 
 ATTRIBUTION = [("journeys", "customer_activity"), ("journeys", "touches"), ("journeys", "attribution_transitions"),
-               ("journeys", "markov_removal_effects"), ("marts", "attribution"), ("marts", "path_variants"), ("marts", "channel_transitions")]
+               ("journeys", "markov_removal_effects"), ("marts", "attribution"), ("journeys", "journey_paths"), ("marts", "path_variants"),
+               ("marts", "channel_transitions")]
 
 
 def attribution_journeys():
