@@ -322,6 +322,24 @@ def test_the_stream_readers_rebuild_whole_when_the_change_log_went_missing(landi
     assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [dt.date(2025, 3, d) for d in (1, 2, 3)])
 
 
+
+def test_a_reader_of_another_readers_rows_rebuilds_whole_when_that_readers_sql_changed(landing, tmp_path, monkeypatch):
+    # stage_spells and journey_paths read event_stages' rows: when event_stages' SQL changes it is
+    # built again whole, and its rows may change where the stream did not, so they must be too
+    # (StreamReader.reads); the readers that do not read it stay incremental
+    landing.put("web", "2025-03-01", "s.jsonl", "\n".join([segment("m1", "d1"), segment("m2", "d2")]) + "\n")
+    warehouse = tmp_path / "w.duckdb"
+    build(landing.root, warehouse, [dt.date(2025, 3, 1)])
+    changed = tmp_path / "event_stages.sql"
+    changed.write_text(journeys.sql_path("stages", "event_stages").read_text() + "\n-- a changed comment\n")
+    real = journeys.sql_path
+    monkeypatch.setattr(journeys, "sql_path", lambda layer, name: changed if (layer, name) == ("stages", "event_stages") else real(layer, name))
+    landing.put("web", "2025-03-02", "s.jsonl", segment("m3", "d1", ts="2025-03-02T10:00:00Z") + "\n")
+    second = build(landing.root, warehouse, [dt.date(2025, 3, 2)])
+    assert {m: second[m]["mode"] for m in journeys.STREAM_READERS} == {
+        "journeys.customer_activity": "incremental", "journeys.touches": "incremental", "journeys.journey_paths": "whole",
+        "stages.event_stages": "whole", "stages.funnel_units": "incremental", "stages.stage_spells": "whole"}
+
 def test_withdrawing_a_shared_devices_nearest_login_moves_its_anonymous_event_back(landing, tmp_path):
     # docs/journeys.md, nearest_identified_event: device D is refused (two logins, u2 and u3, one
     # user id per person), so its anonymous page view at 10:00 takes the person of the nearest
