@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from journey_analytics.warehouse import table_exists
+from journey_analytics.warehouse import bind, create_from_file, table_exists
 
 STATE = "reference.build_fingerprints"
 ALL = "all"  # a change-log row of this kind: everything changed (the producer was rebuilt whole)
@@ -75,3 +75,21 @@ def log_has_everything(con: duckdb.DuckDBPyConnection, log: str) -> bool:
     if not table_exists(con, log):
         return True  # no producer has logged yet: nothing tells what changed
     return bool(con.execute(f"select count(*) from {log} where kind = $kind", {"kind": ALL}).fetchall()[0][0])
+
+
+def replace_rows(con: duckdb.DuckDBPyConnection, qualified: str, path: Path, values: dict, where: str,
+                 also: tuple[str, ...] = (), bound: dict | None = None) -> int:
+    """Replace the rows of `qualified` matching `where` with the model's rows for them (the SELECT
+    in `path`, bound to `values`, builds only those), and run the statements `also` (with the
+    parameters `bound` they use) with them, in one transaction; returns how many rows the model
+    wrote."""
+    create_from_file(con, f"{qualified}_rebuilt", path, values)
+    written = con.execute(f"select count(*) from {qualified}_rebuilt").fetchall()[0][0]
+    con.execute("begin transaction")
+    con.execute(f"delete from {qualified} where {where}")
+    con.execute(f"insert into {qualified} select * from {qualified}_rebuilt")
+    for statement in also:
+        con.execute(statement, bind(statement, bound or {}))
+    con.execute("commit")
+    con.execute(f"drop table {qualified}_rebuilt")
+    return written

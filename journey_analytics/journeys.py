@@ -11,7 +11,7 @@ import polars as pl
 
 from journey_analytics import identity, incremental
 from journey_analytics.settings import Settings
-from journey_analytics.warehouse import SQL_DIR, bind, build_model, create_from_file, sql_path, table_exists, write_table
+from journey_analytics.warehouse import SQL_DIR, build_model, create_from_file, sql_path, table_exists, write_table
 
 MODELS = ("event_persons", "customer_stream")
 STEPS = SQL_DIR / "journeys" / "steps"
@@ -101,24 +101,6 @@ def data_end(con: duckdb.DuckDBPyConnection, settings: Settings) -> dt.datetime 
     return con.execute("select max(occurred_at) from journeys.customer_stream").fetchall()[0][0]
 
 
-def _replace_rows(con: duckdb.DuckDBPyConnection, qualified: str, path: Path, values: dict, where: str,
-                  also: tuple[str, ...] = (), bound: dict | None = None) -> int:
-    """Replace the rows of `qualified` matching `where` with the model's rows for them (the SELECT
-    in `path`, bound to `values`, builds only those), and run the statements `also` (with the
-    parameters `bound` they use) with them, in one transaction; returns how many rows the model
-    wrote."""
-    create_from_file(con, f"{qualified}_rebuilt", path, values)
-    written = con.execute(f"select count(*) from {qualified}_rebuilt").fetchall()[0][0]
-    con.execute("begin transaction")
-    con.execute(f"delete from {qualified} where {where}")
-    con.execute(f"insert into {qualified} select * from {qualified}_rebuilt")
-    for statement in also:
-        con.execute(statement, bind(statement, bound or {}))
-    con.execute("commit")
-    con.execute(f"drop table {qualified}_rebuilt")
-    return written
-
-
 def _fingerprint(name: str, settings: Settings) -> str:
     return incremental.fingerprint([settings.journeys.model_dump_json()], [sql_path("journeys", name), *STEPS.glob("*.sql")])
 
@@ -135,7 +117,7 @@ def build_event_persons(con: duckdb.DuckDBPyConnection, settings: Settings) -> d
     if update:
         create_from_file(con, "journeys.rebuild_events", STEPS / "rebuild_events.sql")
         create_from_file(con, "journeys.rebuild_sighting_events", STEPS / "rebuild_sighting_events.sql")
-        _replace_rows(con, model, sql_path("journeys", "event_persons"), {"all_events": False},
+        incremental.replace_rows(con, model, sql_path("journeys", "event_persons"), {"all_events": False},
                       "event_key in (select event_key from journeys.rebuild_events)")
         scope = con.execute("select count(*) from journeys.rebuild_events").fetchall()[0][0]
     else:
@@ -168,7 +150,7 @@ def _update_customer_stream(con: duckdb.DuckDBPyConnection, values: dict) -> dic
         "select count(*) filter (where from_event_key is null), count(*) filter (where from_event_key is not null) "
         "from journeys.stream_rebuilds").fetchall()[0]
     suffix = con.execute("select count(*) from journeys.customer_stream_suffix").fetchall()[0][0]
-    rebuilt = _replace_rows(con, "journeys.customer_stream", sql_path("journeys", "customer_stream"), {**values, "all_persons": False},
+    rebuilt = incremental.replace_rows(con, "journeys.customer_stream", sql_path("journeys", "customer_stream"), {**values, "all_persons": False},
                             "person_id in (select person_id from journeys.rebuild_persons)", also=(
         # a continued person's old rows from its first new event on: all of them are in its new suffix
         "delete from journeys.customer_stream where event_key in (select event_key from journeys.customer_stream_suffix)",
@@ -268,7 +250,7 @@ def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values
         con.execute(f"drop table {STREAM_SCOPE}_moved")
     persons = con.execute(f"select count(*) from {STREAM_SCOPE}").fetchall()[0][0]
     if update:
-        rows = _replace_rows(con, qualified, path, {**values, "all_persons": False},
+        rows = incremental.replace_rows(con, qualified, path, {**values, "all_persons": False},
                              f"exists (select 1 from {STREAM_SCOPE} as scope where scope.person_id = {name}.person_id "
                              f"and {name}.sequence_number >= scope.from_sequence_number)",
                              also=(*reader.also, f"delete from {STREAM_LOG} where consumer = $model"),

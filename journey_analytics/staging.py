@@ -1,8 +1,10 @@
 """Writing a delivery into the warehouse and building the staging models from sql/staging/.
 
 Per delivery (source x date) the loader replaces that slice of the staged tables, the quarantine
-and the file register; the staging models are then rebuilt from all staged rows, which is what
-makes the result independent of the order deliveries arrive in.
+and the file register, and notes the slice in staging.written_slices; the staging models are then
+rebuilt from all staged rows, which is what makes the result independent of the order deliveries
+arrive in -- but for staging.events, which writes again only the events with a copy in a slice
+written since its last build (docs/performance.md, "Incremental runs").
 """
 
 from __future__ import annotations
@@ -13,14 +15,19 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
+from journey_analytics import incremental
 from journey_analytics.ingest.landing import BATCH_BYTES, ENTITIES, SOURCES, SourceLoad, batches, load_files, table_name
 from journey_analytics.schemas import COLUMNS, LANDED_FILE_COLUMNS, LOAD_ERROR_COLUMNS, QUARANTINE_COLUMNS
 from journey_analytics.settings import Settings
-from journey_analytics.warehouse import build_model, ensure_table, fetch, timezone_periods, write_table
+from journey_analytics.warehouse import SQL_DIR, build_model, create_from_file, ensure_table, fetch, sql_path, timezone_periods, write_table
 
 LANDED_FILES = "raw.landed_files"
 REJECTED_ROWS = "quarantine.rejected_rows"
 LOAD_ERRORS = "quarantine.load_errors"
+#: the slices (source x delivery date) written since staging.events was last built
+WRITTEN_SLICES = "staging.written_slices"
+EVENTS = "staging.events"
+EVENTS_SCOPE = SQL_DIR / "staging" / "steps" / "events_scope.sql"
 
 #: staging models in build order (each is sql/staging/<name>.sql)
 STAGING_MODELS = ("duplicate_rows", "stores", "timezone_periods", "store_times", "contact_versions", "contacts", "events", "load_audit")
@@ -38,6 +45,7 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     ensure_table(con, LANDED_FILES, LANDED_FILE_COLUMNS)
     ensure_table(con, REJECTED_ROWS, QUARANTINE_COLUMNS)
     ensure_table(con, LOAD_ERRORS, LOAD_ERROR_COLUMNS)
+    con.execute(f"create table if not exists {WRITTEN_SLICES} (source varchar, delivery_date date)")
 
 
 def write_load(con: duckdb.DuckDBPyConnection, load: SourceLoad) -> None:
@@ -59,6 +67,8 @@ def write_load(con: duckdb.DuckDBPyConnection, load: SourceLoad) -> None:
                 if frame.height:
                     columns = ", ".join(frame.columns)
                     con.execute(f"insert into {qualified} ({columns}) select {columns} from {names[qualified]}")
+            con.execute(f"insert into {WRITTEN_SLICES} select $source, unnest($dates)",
+                        {"source": load.source, "dates": load.delivery_dates})
             con.execute("commit")
         except Exception:
             con.execute("rollback")
@@ -115,14 +125,39 @@ def params(settings: Settings) -> dict:
     return {"default_timezone": settings.store.default_timezone}
 
 
-def build_staging_model(con: duckdb.DuckDBPyConnection, name: str, settings: Settings) -> int:
+def build_events(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
+    """staging.events: incrementally when its last build used the same SQL and settings -- the events
+    with a copy in a slice written since then (steps/events_scope.sql) and the derived events are
+    written again, the others kept -- else whole. Empties staging.written_slices in the same
+    transaction. Returns the mode and the rows written."""
+    print_ = incremental.fingerprint([str(sorted(params(settings).items()))], [sql_path("staging", "events"), EVENTS_SCOPE])
+    update = incremental.may_update(con, EVENTS, print_, [EVENTS, WRITTEN_SLICES])
+    incremental.forget(con, EVENTS)
+    if update:
+        create_from_file(con, "staging.events_scope", EVENTS_SCOPE)
+        written = incremental.replace_rows(
+            con, EVENTS, sql_path("staging", "events"), {**params(settings), "all_events": False},
+            "source = 'store' or source_format = 'crm_contacts' or event_key in (select event_key from staging.events_scope)",
+            also=(f"delete from {WRITTEN_SLICES}",))
+    else:
+        con.execute("create or replace table staging.events_scope (event_key varchar)")
+        written = build_model(con, "staging", "events", {**params(settings), "all_events": True})
+        con.execute(f"delete from {WRITTEN_SLICES}")
+    con.execute("drop table staging.events_scope")
+    incremental.record(con, EVENTS, print_)
+    return {"mode": "incremental" if update else "whole", "rows_written": int(written)}
+
+
+def build_staging_model(con: duckdb.DuckDBPyConnection, name: str, settings: Settings) -> int | dict:
     ensure_tables(con)
     if name == "timezone_periods":
         return build_timezone_periods(con, settings)
+    if name == "events":
+        return build_events(con, settings)
     return build_model(con, "staging", name, params(settings))
 
 
-def build_staging(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
+def build_staging(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int | dict]:
     return {name: build_staging_model(con, name, settings) for name in STAGING_MODELS}
 
 

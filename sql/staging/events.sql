@@ -12,6 +12,10 @@
 --   (or on the first version), at the version's updated_at (else the delivery date);
 --   deleted_contact when a version is the first one marked deleted.
 -- Every column is described in docs/events.md. occurred_at is UTC.
+-- An incremental build ($all_events false) writes the web, e-mail and CRM activity and deal events
+-- of staging.events_scope only (steps/events_scope.sql: the keys with a copy in a slice delivered
+-- again since the last build), and every derived event (source 'store', source_format
+-- 'crm_contacts': how the build tells them apart); docs/performance.md, "Incremental runs".
 with event_rows as (
     select 'stg_web__events' as staged_table, * from staging.stg_web__events
     union all
@@ -59,6 +63,7 @@ source_events as (
         and duplicates._source_file = event_rows._source_file
         and duplicates._source_row = event_rows._source_row
     where duplicates.dedupe_key is null
+        and ($all_events or event_rows.event_key in (select event_key from staging.events_scope))
 ),
 
 receipt_lines as (

@@ -32,8 +32,8 @@ def build(landing: Path, warehouse: Path, dates: list[dt.date], **overrides) -> 
     with connect(settings) as con:
         for source in SOURCES:
             staging.ingest(con, source, dates, settings)
-        staging.build_staging(con, settings)
-        figures = {"identity": identity.resolve(con, settings)}
+        figures = {"staging.events": staging.build_staging(con, settings)["events"]}
+        figures["identity"] = identity.resolve(con, settings)
         for model in journeys.MODELS:
             figures[model] = journeys.build_journey_model(con, model, settings)
         built = marts.build_marts(con, settings)
@@ -44,7 +44,8 @@ def build(landing: Path, warehouse: Path, dates: list[dt.date], **overrides) -> 
 def fingerprints(warehouse: Path, landing: Path) -> dict[str, str]:
     with connect(settings_for(landing, warehouse), read_only=True) as con:
         tables = [f"{s}.{t}" for s, t in con.execute(
-            "select table_schema, table_name from information_schema.tables where table_schema in ('identity', 'journeys', 'stages', 'marts')"
+            "select table_schema, table_name from information_schema.tables where table_schema in ('identity', 'journeys', 'stages', 'marts') "
+            "or (table_schema, table_name) = ('staging', 'events')"
         ).fetchall()]
         return {t: table_fingerprint(con, t) for t in sorted(tables) if t != HISTORY}
 
@@ -322,6 +323,31 @@ def test_the_stream_readers_rebuild_whole_when_the_change_log_went_missing(landi
     assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [dt.date(2025, 3, d) for d in (1, 2, 3)])
 
 
+
+
+def test_a_copy_delivered_later_for_an_earlier_date_displaces_the_kept_event(landing, tmp_path):
+    # staging.events writes again only the events with a copy in a slice written since its last
+    # build, and the derived ones. Day 2's delivery holds page views m1 (10:00) and m2; a delivery
+    # for day 1, arriving after it, holds m0 and another copy of m1 (09:00). Of a key's copies the
+    # first received is kept -- with no receive time of Segment's own, the earlier delivery date --
+    # so m1 becomes day 1's copy; m2 is kept as it was, unwritten
+    day1, day2 = dt.date(2025, 3, 1), dt.date(2025, 3, 2)
+    warehouse = tmp_path / "w.duckdb"
+    landing.put("web", "2025-03-02", "s.jsonl", "\n".join([segment("m1", "d1", ts="2025-03-02T10:00:00Z"),
+                                                          segment("m2", "d2", ts="2025-03-02T11:00:00Z")]) + "\n")
+    first = build(landing.root, warehouse, [day2])
+    landing.put("web", "2025-03-01", "s.jsonl", "\n".join([segment("m0", "d3", ts="2025-03-01T08:00:00Z"),
+                                                          segment("m1", "d1", ts="2025-03-01T09:00:00Z")]) + "\n")
+    second = build(landing.root, warehouse, [day1])
+    assert first["staging.events"] == {"mode": "whole", "rows_written": 2}
+    assert second["staging.events"] == {"mode": "incremental", "rows_written": 2}  # m0 and m1
+    with connect(settings_for(landing.root, warehouse), read_only=True) as con:
+        events = con.execute("select event_key, occurred_at, _delivery_date from staging.events order by event_key").fetchall()
+        removed = con.execute("select dedupe_key, _delivery_date from staging.duplicate_rows").fetchall()
+    assert events == [("web:m0", dt.datetime(2025, 3, 1, 8), day1), ("web:m1", dt.datetime(2025, 3, 1, 9), day1),
+                      ("web:m2", dt.datetime(2025, 3, 2, 11), day2)]
+    assert removed == [("web:m1", day2)]
+    assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [day1, day2])
 
 def test_a_reader_of_another_readers_rows_rebuilds_whole_when_that_readers_sql_changed(landing, tmp_path, monkeypatch):
     # stage_spells and journey_paths read event_stages' rows: when event_stages' SQL changes it is
