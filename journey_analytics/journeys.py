@@ -118,7 +118,7 @@ def build_event_persons(con: duckdb.DuckDBPyConnection, settings: Settings) -> d
         create_from_file(con, "journeys.rebuild_events", STEPS / "rebuild_events.sql")
         create_from_file(con, "journeys.rebuild_sighting_events", STEPS / "rebuild_sighting_events.sql")
         incremental.replace_rows(con, model, sql_path("journeys", "event_persons"), {"all_events": False},
-                      "event_key in (select event_key from journeys.rebuild_events)")
+                                 "event_key in (select event_key from journeys.rebuild_events)")
         scope = con.execute("select count(*) from journeys.rebuild_events").fetchall()[0][0]
     else:
         scope = build_model(con, "journeys", "event_persons", {"all_events": True})
@@ -150,8 +150,9 @@ def _update_customer_stream(con: duckdb.DuckDBPyConnection, values: dict) -> dic
         "select count(*) filter (where from_event_key is null), count(*) filter (where from_event_key is not null) "
         "from journeys.stream_rebuilds").fetchall()[0]
     suffix = con.execute("select count(*) from journeys.customer_stream_suffix").fetchall()[0][0]
-    rebuilt = incremental.replace_rows(con, "journeys.customer_stream", sql_path("journeys", "customer_stream"), {**values, "all_persons": False},
-                            "person_id in (select person_id from journeys.rebuild_persons)", also=(
+    rebuilt = incremental.replace_rows(
+        con, "journeys.customer_stream", sql_path("journeys", "customer_stream"), {**values, "all_persons": False},
+        "person_id in (select person_id from journeys.rebuild_persons)", also=(
         # a continued person's old rows from its first new event on: all of them are in its new suffix
         "delete from journeys.customer_stream where event_key in (select event_key from journeys.customer_stream_suffix)",
         """
@@ -251,10 +252,10 @@ def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values
     persons = con.execute(f"select count(*) from {STREAM_SCOPE}").fetchall()[0][0]
     if update:
         rows = incremental.replace_rows(con, qualified, path, {**values, "all_persons": False},
-                             f"exists (select 1 from {STREAM_SCOPE} as scope where scope.person_id = {name}.person_id "
-                             f"and {name}.sequence_number >= scope.from_sequence_number)",
-                             also=(*reader.also, f"delete from {STREAM_LOG} where consumer = $model"),
-                             bound={**values, "model": qualified})
+                                        f"exists (select 1 from {STREAM_SCOPE} as scope where scope.person_id = {name}.person_id "
+                                        f"and {name}.sequence_number >= scope.from_sequence_number)",
+                                        also=(*reader.also, f"delete from {STREAM_LOG} where consumer = $model"),
+                                        bound={**values, "model": qualified})
     else:
         rows = build_model(con, layer, name, {**values, "all_persons": True})
         con.execute(f"delete from {STREAM_LOG} where consumer = $model", {"model": qualified})

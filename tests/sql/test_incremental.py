@@ -72,6 +72,12 @@ def two_web_deliveries(landing, tmp_path: Path, first: list[str], second: list[s
     return warehouse, figures
 
 
+def query(landing: Path, warehouse: Path, sql: str) -> list[tuple]:
+    """The rows of one query on the warehouse, opened read only."""
+    with connect(settings_for(landing, warehouse), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
 def scope(figures: dict, model: str) -> list:
     """What a stream reader's build did: its mode, the persons and the rows it built again."""
     return [figures[model][k] for k in ("mode", "persons_built_again", "rows_built_again")]
@@ -232,22 +238,19 @@ def test_a_stream_continues_from_its_last_rows_when_only_new_events_arrive(landi
     # the order is now followed by the late b4, and b4 follows the order
     assert activity["b2"][0] == dt.datetime(2025, 3, 1, 13, 50) and activity["b4"][1] == "completed_order"
     assert {activity[m][2] for m in ("b1", "b2", "b4", "b3", "b5")} == {dt.datetime(2025, 3, 1, 10, 10)}
-    with connect(settings_for(landing.root, warehouse), read_only=True) as con:
-        touches = con.execute("select journey_id, event_key, sequence_number, touch_number, touch_count, converted "
-                              "from journeys.touches where event_key like 'web:b%' order by sequence_number").fetchall()
+    touches = query(landing.root, warehouse, "select journey_id, event_key, sequence_number, touch_number, touch_count, converted "
+                                             "from journeys.touches where event_key like 'web:b%' order by sequence_number")
     journey = {key: journey_id.split(":")[-1] for journey_id, key, *_ in touches}
     assert [(key, journey[key], *rest) for _, key, *rest in touches] == [
         ("web:b1", "1", 1, 1, 2, True), ("web:b2", "1", 2, 2, 2, True),
         ("web:b4", "2", 3, 1, 3, False), ("web:b3", "2", 4, 2, 3, False), ("web:b5", "2", 5, 3, 3, False)]
-    with connect(settings_for(landing.root, warehouse), read_only=True) as con:
-        units = con.execute("select sequence_number, started_at, first_touch_channel, last_channel_before_purchase "
-                            "from stages.funnel_units where person_id = (select person_id from journeys.customer_stream "
-                            "where event_key = 'web:b1') order by sequence_number").fetchall()
+    units = query(landing.root, warehouse, "select sequence_number, started_at, first_touch_channel, last_channel_before_purchase "
+                                           "from stages.funnel_units where person_id = (select person_id from journeys.customer_stream "
+                                           "where event_key = 'web:b1') order by sequence_number")
     assert units == [(1, dt.datetime(2025, 3, 1, 10, 0), "direct", "direct"), (3, dt.datetime(2025, 3, 1, 13, 50), "direct", None)]
-    with connect(settings_for(landing.root, warehouse), read_only=True) as con:
-        paths = con.execute("select sequence_number, path_type, steps, path, converted, days * 1440 from journeys.journey_paths "
-                            "where person_id = (select person_id from journeys.customer_stream where event_key = 'web:b1') "
-                            "and not collapsed order by sequence_number, path_type").fetchall()
+    paths = query(landing.root, warehouse, "select sequence_number, path_type, steps, path, converted, days * 1440 from journeys.journey_paths "
+                                           "where person_id = (select person_id from journeys.customer_stream where event_key = 'web:b1') "
+                                           "and not collapsed order by sequence_number, path_type")
     # b1's first journey (kept): a view and the order; its second (built again): three views over 20 minutes
     assert paths == [(1, "channel", 2, "direct > direct", True, 10.0), (1, "stage", 2, "awareness > purchase", True, 10.0),
                      (3, "channel", 3, "direct > direct > direct", False, 20.0)]
@@ -264,9 +267,8 @@ def test_with_the_person_as_funnel_unit_a_continued_person_has_its_unit_built_ag
         segment("e1", "e1")], [segment("p3", "d1", ts="2025-03-01T12:00:00Z")], **person_unit)
     assert second["customer_stream"]["persons_continued"] == 1
     assert scope(second, "stages.funnel_units") == ["incremental", 1, 1]
-    with connect(settings_for(landing.root, warehouse), read_only=True) as con:
-        units = con.execute("select unit_id = person_id, sequence_number, started_at, last_channel_before_purchase "
-                            "from stages.funnel_units order by last_channel_before_purchase nulls first").fetchall()
+    units = query(landing.root, warehouse, "select unit_id = person_id, sequence_number, started_at, last_channel_before_purchase "
+                                           "from stages.funnel_units order by last_channel_before_purchase nulls first")
     ten = dt.datetime(2025, 3, 1, 10, 0)
     assert units == [(True, 1, ten, None), (True, 1, ten, "direct")]  # e1's; d1's, whose order follows a direct view
     # stage_spells builds a changed person's spells again whole: d1's person and first journey each
@@ -274,9 +276,8 @@ def test_with_the_person_as_funnel_unit_a_continued_person_has_its_unit_built_ag
     # views) has no stage event. e1's spells are kept, but its person's current spell runs to the
     # data's end, which moved from 11:00 (p2) to 12:00 (p3): 2 hours from 10:00, its journey's 0
     assert scope(second, "stages.stage_spells") == ["incremental", 1, 4]
-    with connect(settings_for(landing.root, warehouse), read_only=True) as con:
-        spells = con.execute("select unit_type, stage, hours_in_stage from stages.stage_spells where person_id = "
-                             "(select person_id from journeys.customer_stream where event_key = 'web:e1') order by unit_type").fetchall()
+    spells = query(landing.root, warehouse, "select unit_type, stage, hours_in_stage from stages.stage_spells where person_id = "
+                                            "(select person_id from journeys.customer_stream where event_key = 'web:e1') order by unit_type")
     assert spells == [("journey", "awareness", 0.0), ("person", "awareness", 2.0)]
     assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [dt.date(2025, 3, 1), dt.date(2025, 3, 2)], **person_unit)
 
@@ -290,9 +291,8 @@ def test_a_persons_first_purchase_arriving_later_reaches_the_activity_rows_kept(
     assert second["customer_stream"]["persons_continued"] == 1
     # written again: p2 (its next_at is the order) and o1; p1 kept
     assert scope(second, "journeys.customer_activity") == ["incremental", 1, 2]
-    with connect(settings_for(landing.root, warehouse), read_only=True) as con:
-        rows = con.execute("select event_key, next_at, previous_activity, first_purchase_at from journeys.customer_activity "
-                           "order by sequence_number").fetchall()
+    rows = query(landing.root, warehouse, "select event_key, next_at, previous_activity, first_purchase_at from journeys.customer_activity "
+                                          "order by sequence_number")
     noon = dt.datetime(2025, 3, 1, 12, 0)
     assert rows == [("web:p1", dt.datetime(2025, 3, 1, 11, 0), None, noon), ("web:p2", noon, "viewed_page", noon),
                     ("web:o1", None, "viewed_page", noon)]
