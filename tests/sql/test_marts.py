@@ -251,6 +251,22 @@ def test_customer_activity_neighbours_step_over_churn_signals_and_keep_a_missing
     ]
 
 
+def test_a_churn_signal_limited_to_touchpoints_matches_only_those(tmp_path):
+    # default signals: entered_lifecycle_stage only into closed, churned, former_customer or lost
+    # (a passive activity otherwise); unsubscribed_email whatever its touchpoint
+    frame = stream([
+        ("p1", 0, "viewed_page", "direct"),
+        ("p1", 1, "entered_lifecycle_stage", "crm"),
+        ("p1", 2, "entered_lifecycle_stage", "crm"),
+        ("p1", 3, "entered_lifecycle_stage", "crm"),
+        ("p1", 4, "unsubscribed_email", "email"),
+    ]).with_columns(pl.Series("touchpoint", [None, "closed", "customer", None, "newsletter"]))
+    q = build(tmp_path, frame, [("journeys", "customer_activity")])
+    rows = q("select sequence_number, activity, touchpoint, is_churn_signal from journeys.customer_activity order by sequence_number").rows()
+    assert rows == [(1, "viewed_page", None, False), (2, "entered_lifecycle_stage", "closed", True),
+                    (5, "unsubscribed_email", "newsletter", True)]
+
+
 def test_a_per_channel_churn_window_turns_a_churn_into_censoring(tmp_path):
     q = build(tmp_path, churn_stream(), CHURN, marts={"as_of": AS_OF, "churn_days_by_channel": {"store": 180}})
     outcomes = dict(q("select person_id, outcome from marts.churn_points where outcome in ('churned', 'censored')").rows())
