@@ -267,11 +267,13 @@ def _replace(con: duckdb.DuckDBPyConnection, replacements: list[tuple[str, str, 
     con.execute("commit")
 
 
-def _update_evidence(con: duckdb.DuckDBPyConnection) -> None:
+def _update_evidence(con: duckdb.DuckDBPyConnection) -> int:
     """Replace the sightings, links and fingerprints of the records that changed since the last
     build (steps/changed_records.sql), keeping their old sightings and links aside (for the region
-    and the change log)."""
-    _create_from_step(con, "changed_records", "changed_records")
+    and the change log); returns how many staged events were compared (those staging.events
+    logged, or all)."""
+    logged = incremental.event_changes_to_read(con, MODEL)
+    _create_from_step(con, "changed_records", "changed_records", {"all_records": logged is None})
     changed = "where event_key in (select event_key from identity.changed_records)"
     con.execute(f"create or replace table identity.sightings_before as select * from identity.identifier_sightings {changed}")
     con.execute(f"create or replace table identity.links_before as select * from identity.identifier_links {changed}")
@@ -284,6 +286,7 @@ def _update_evidence(con: duckdb.DuckDBPyConnection) -> None:
         ("record_fingerprints", changed,
          "select event_key, fingerprint from identity.changed_records where fingerprint is not null"),
     ])
+    return incremental.events_compared(con, logged)
 
 
 def _update_link_decisions(con: duckdb.DuckDBPyConnection) -> None:
@@ -325,7 +328,7 @@ def resolve(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
     incremental.forget(con, MODEL)
     con.execute(f"create or replace view identity.records as\n{(STEPS / 'records.sql').read_text()}")
     if update:
-        _update_evidence(con)
+        compared = _update_evidence(con)
     else:
         _build_evidence(con)
     con.execute("create or replace table identity.region (identifier varchar)")
@@ -355,7 +358,10 @@ def resolve(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
         incremental.log_everything(con, LOG)
     for table in _WORK:
         con.execute(f"drop table if exists identity.{table}")
+    incremental.ensure_event_changes(con)
+    con.execute(incremental.FORGET_EVENT_CHANGES, {"reader": MODEL})
     incremental.record(con, MODEL, print_)
     persons, identifiers = con.execute("select count(distinct person_id), count(*) from identity.identity_map").fetchall()[0]
-    return {"persons": persons, "identifiers": identifiers, "star_rounds": rounds[0], "guard_rounds": rounds[1],
-            "mode": "incremental" if update else "whole", "identifiers_resolved_again": region if update else identifiers}
+    figures = {"persons": persons, "identifiers": identifiers, "star_rounds": rounds[0], "guard_rounds": rounds[1],
+               "mode": "incremental" if update else "whole", "identifiers_resolved_again": region if update else identifiers}
+    return {**figures, "events_compared": compared} if update else figures

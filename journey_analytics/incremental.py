@@ -93,3 +93,53 @@ def replace_rows(con: duckdb.DuckDBPyConnection, qualified: str, path: Path, val
     con.execute("commit")
     con.execute(f"drop table {qualified}_rebuilt")
     return written
+
+
+#: The staged events whose row or person changed since each model that compares events last read
+#: them (docs/performance.md, "Incremental runs"): one row per reader and event key; a null key --
+#: everything may have changed (the writer was built whole). staging.events writes the keys it
+#: wrote again or removed, for every reader; event_persons the keys it decided again, for
+#: customer_stream. A reader compares only the logged events with its last build, instead of
+#: every event, and empties its rows once it has read them.
+EVENT_CHANGES = "staging.event_changes"
+EVENT_CHANGE_READERS = ("identity", "journeys.event_persons", "journeys.customer_stream")
+
+
+def ensure_event_changes(con: duckdb.DuckDBPyConnection) -> None:
+    """The log exists; created now, it tells every reader that anything may have changed (what
+    changed before it existed is not in it)."""
+    if not table_exists(con, EVENT_CHANGES):
+        con.execute(f"create table {EVENT_CHANGES} (reader varchar, event_key varchar)")
+        log_every_event(con, EVENT_CHANGE_READERS)
+
+
+def log_event_keys(keys: str) -> str:
+    """The statement that logs the event keys the query `keys` (one column, event_key) selects for
+    the readers bound as $readers (run in the transaction that writes them)."""
+    return (f"insert into {EVENT_CHANGES} select readers.reader, changed.event_key from ({keys}) as changed "
+            "cross join (select unnest($readers) as reader) as readers")
+
+
+def log_every_event(con: duckdb.DuckDBPyConnection, readers: tuple[str, ...]) -> None:
+    """Tell `readers` that any event may have changed."""
+    ensure_event_changes(con)
+    con.execute(f"insert into {EVENT_CHANGES} select unnest($readers), null", {"readers": list(readers)})
+
+
+def event_changes_to_read(con: duckdb.DuckDBPyConnection, reader: str) -> int | None:
+    """How many events the log names for `reader` (distinct keys), or None when it must compare
+    every event: the log says anything may have changed."""
+    ensure_event_changes(con)
+    everything, logged = con.execute(
+        f"select count(*) filter (where event_key is null), count(distinct event_key) from {EVENT_CHANGES} where reader = $reader",
+        {"reader": reader}).fetchall()[0]
+    return None if everything else logged
+
+
+def events_compared(con: duckdb.DuckDBPyConnection, logged: int | None) -> int:
+    """For a reader's figures: the events it compared -- those logged, or every staged event."""
+    return logged if logged is not None else con.execute("select count(*) from staging.events").fetchall()[0][0]
+
+
+#: empties $reader's rows of the log, once it has read them
+FORGET_EVENT_CHANGES = f"delete from {EVENT_CHANGES} where reader = $reader"

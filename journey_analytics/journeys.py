@@ -14,6 +14,8 @@ from journey_analytics.settings import Settings
 from journey_analytics.warehouse import SQL_DIR, build_model, create_from_file, sql_path, table_exists, write_table
 
 MODELS = ("event_persons", "customer_stream")
+#: the models event_persons tells which events it decided again (incremental.EVENT_CHANGES)
+EVENT_PERSONS_READERS = ("journeys.customer_stream",)
 STEPS = SQL_DIR / "journeys" / "steps"
 
 #: What changed in the stream since each model reading it was last built (docs/performance.md,
@@ -112,22 +114,31 @@ def build_event_persons(con: duckdb.DuckDBPyConnection, settings: Settings) -> d
     print_ = _fingerprint("event_persons", settings)
     update = incremental.may_update(con, model, print_, [model]) and not incremental.log_has_everything(con, identity.LOG)
     incremental.forget(con, model)
+    logged = incremental.event_changes_to_read(con, model)
     for table in ("rebuild_events", "rebuild_sighting_events"):
         con.execute(f"create or replace table journeys.{table} (event_key varchar)")
+    figures = {}
     if update:
-        create_from_file(con, "journeys.rebuild_events", STEPS / "rebuild_events.sql")
+        create_from_file(con, "journeys.rebuild_events", STEPS / "rebuild_events.sql", {"all_events": logged is None})
         create_from_file(con, "journeys.rebuild_sighting_events", STEPS / "rebuild_sighting_events.sql")
+        # the events decided again are what may have changed person, for customer_stream
         incremental.replace_rows(con, model, sql_path("journeys", "event_persons"), {"all_events": False},
-                                 "event_key in (select event_key from journeys.rebuild_events)")
+                                 "event_key in (select event_key from journeys.rebuild_events)",
+                                 also=(incremental.FORGET_EVENT_CHANGES,
+                                       incremental.log_event_keys("select event_key from journeys.rebuild_events")),
+                                 bound={"reader": model, "readers": list(EVENT_PERSONS_READERS)})
         scope = con.execute("select count(*) from journeys.rebuild_events").fetchall()[0][0]
+        figures["events_compared"] = incremental.events_compared(con, logged)
     else:
+        incremental.log_every_event(con, EVENT_PERSONS_READERS)
         scope = build_model(con, "journeys", "event_persons", {"all_events": True})
+        con.execute(incremental.FORGET_EVENT_CHANGES, {"reader": model})
     incremental.ensure_log(con, identity.LOG)
     con.execute(f"delete from {identity.LOG}")
     for table in ("rebuild_events", "rebuild_sighting_events"):
         con.execute(f"drop table journeys.{table}")
     incremental.record(con, model, print_)
-    return {"mode": "incremental" if update else "whole", "events_decided_again": int(scope)}
+    return {"mode": "incremental" if update else "whole", "events_decided_again": int(scope), **figures}
 
 
 #: the work tables of an incremental stream build
@@ -139,7 +150,8 @@ def _update_customer_stream(con: duckdb.DuckDBPyConnection, values: dict) -> dic
     last build: a person touched only by new events keeps its rows before the first of them and
     has the rest built again (steps/stream_suffix.sql); any other touched person is built again
     whole (customer_stream.sql). Everything is written in one transaction."""
-    create_from_file(con, "journeys.stream_rebuilds", STEPS / "stream_rebuilds.sql")
+    logged = incremental.event_changes_to_read(con, "journeys.customer_stream")
+    create_from_file(con, "journeys.stream_rebuilds", STEPS / "stream_rebuilds.sql", {"all_events": logged is None})
     con.execute("create or replace table journeys.rebuild_persons as "
                 "select person_id from journeys.stream_rebuilds where from_event_key is null")
     con.execute("create or replace table journeys.stream_suffixes as "
@@ -173,8 +185,10 @@ def _update_customer_stream(con: duckdb.DuckDBPyConnection, values: dict) -> dic
         ) as changed
         cross join (select unnest($consumers) as consumer) as consumers
         """,
-    ), bound={"consumers": list(STREAM_READERS)})
-    return {"persons_built_again": int(whole + continued), "persons_continued": int(continued), "events_built_again": int(rebuilt + suffix)}
+        incremental.FORGET_EVENT_CHANGES,
+    ), bound={"consumers": list(STREAM_READERS), "reader": "journeys.customer_stream"})
+    return {"persons_built_again": int(whole + continued), "persons_continued": int(continued), "events_built_again": int(rebuilt + suffix),
+            "events_compared": incremental.events_compared(con, logged)}
 
 
 def build_customer_stream(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
@@ -199,6 +213,8 @@ def build_customer_stream(con: duckdb.DuckDBPyConnection, settings: Settings) ->
         # each person's stream has exactly one first event: a filter, not a distinct count of
         # every event's person id (0.25 s at 10M events)
         persons = con.execute("select count(*) from journeys.customer_stream where sequence_number = 1").fetchall()[0][0]
+        incremental.ensure_event_changes(con)
+        con.execute(incremental.FORGET_EVENT_CHANGES, {"reader": model})
         figures = {"persons_built_again": int(persons), "persons_continued": 0, "events_built_again": int(events)}
     for table in _STREAM_WORK:
         con.execute(f"drop table if exists journeys.{table}")

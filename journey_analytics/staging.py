@@ -128,22 +128,32 @@ def params(settings: Settings) -> dict:
 def build_events(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
     """staging.events: incrementally when its last build used the same SQL and settings -- the events
     with a copy in a slice written since then (steps/events_scope.sql) and the derived events are
-    written again, the others kept -- else whole. Empties staging.written_slices in the same
-    transaction. Returns the mode and the rows written."""
+    written again, the others kept -- else whole. Empties staging.written_slices, and logs the keys
+    written again or removed for its readers (everything, when whole), in the same transaction.
+    Returns the mode and the rows written."""
     print_ = incremental.fingerprint([str(sorted(params(settings).items()))], [sql_path("staging", "events"), EVENTS_SCOPE])
     update = incremental.may_update(con, EVENTS, print_, [EVENTS, WRITTEN_SLICES])
     incremental.forget(con, EVENTS)
     if update:
+        incremental.ensure_event_changes(con)
         create_from_file(con, "staging.events_scope", EVENTS_SCOPE)
+        rewritten = "source = 'store' or source_format = 'crm_contacts' or event_key in (select event_key from staging.events_scope)"
+        # the keys of the rows replaced, for the log (the rows are gone once the log is written)
+        con.execute(f"create or replace table staging.events_replaced as select event_key from {EVENTS} where {rewritten}")
         written = incremental.replace_rows(
-            con, EVENTS, sql_path("staging", "events"), {**params(settings), "all_events": False},
-            "source = 'store' or source_format = 'crm_contacts' or event_key in (select event_key from staging.events_scope)",
-            also=(f"delete from {WRITTEN_SLICES}",))
+            con, EVENTS, sql_path("staging", "events"), {**params(settings), "all_events": False}, rewritten,
+            also=(f"delete from {WRITTEN_SLICES}", incremental.log_event_keys(
+                "select event_key from staging.events_replaced union select event_key from staging.events_rebuilt")),
+            bound={"readers": list(incremental.EVENT_CHANGE_READERS)})
     else:
+        # before the build: one interrupted after it still tells every reader that anything changed
+        incremental.log_every_event(con, incremental.EVENT_CHANGE_READERS)
         con.execute("create or replace table staging.events_scope (event_key varchar)")
+        con.execute("create or replace table staging.events_replaced (event_key varchar)")
         written = build_model(con, "staging", "events", {**params(settings), "all_events": True})
         con.execute(f"delete from {WRITTEN_SLICES}")
     con.execute("drop table staging.events_scope")
+    con.execute("drop table staging.events_replaced")
     incremental.record(con, EVENTS, print_)
     return {"mode": "incremental" if update else "whole", "rows_written": int(written)}
 

@@ -105,6 +105,9 @@ def test_daily_runs_end_equal_to_a_whole_rebuild(tmp_path):
         assert figures["identity"]["identifiers_resolved_again"] < whole["identity"]["identifiers"]
         assert figures["customer_stream"]["persons_built_again"] < whole["customer_stream"]["persons_built_again"]
         assert figures["customer_stream"]["events_built_again"] < whole["customer_stream"]["events_built_again"]
+        # and compared with its last build only the events logged as changed
+        for model in ("identity", "event_persons", "customer_stream"):
+            assert 0 < figures[model]["events_compared"] < whole["customer_stream"]["events_built_again"]
         # the models reading the stream's changes built again only the rows it changed
         for model in journeys.STREAM_READERS:
             assert figures[model]["mode"] == "incremental"
@@ -341,6 +344,11 @@ def test_a_copy_delivered_later_for_an_earlier_date_displaces_the_kept_event(lan
     second = build(landing.root, warehouse, [day1])
     assert first["staging.events"] == {"mode": "whole", "rows_written": 2}
     assert second["staging.events"] == {"mode": "incremental", "rows_written": 2}  # m0 and m1
+    # staging.events logged m0 and m1 (staging.event_changes); identity and event_persons compared
+    # only those with their last build, and event_persons decided again just them (m0 appeared, m1
+    # moved in time), so the stream compared them only; each emptied its part of the log
+    assert [second[m]["events_compared"] for m in ("identity", "event_persons", "customer_stream")] == [2, 2, 2]
+    assert query(landing.root, warehouse, "select count(*) from staging.event_changes") == [(0,)]
     with connect(settings_for(landing.root, warehouse), read_only=True) as con:
         events = con.execute("select event_key, occurred_at, _delivery_date from staging.events order by event_key").fetchall()
         removed = con.execute("select dedupe_key, _delivery_date from staging.duplicate_rows").fetchall()
@@ -348,6 +356,26 @@ def test_a_copy_delivered_later_for_an_earlier_date_displaces_the_kept_event(lan
                       ("web:m2", dt.datetime(2025, 3, 2, 11), day2)]
     assert removed == [("web:m1", day2)]
     assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [day1, day2])
+
+def test_a_whole_build_of_the_staged_events_or_a_lost_log_makes_their_readers_compare_every_event(landing, tmp_path):
+    # a changed staging setting (the stores' default time zone) builds staging.events whole; the
+    # readers of its change log still build incrementally, but compare all three events, not the
+    # none that a log of changed rows alone would name
+    warehouse = tmp_path / "w.duckdb"
+    landing.put("web", "2025-03-01", "s.jsonl", "\n".join(segment(m, d) for m, d in (("m1", "d1"), ("m2", "d2"), ("m3", "d1"))) + "\n")
+    build(landing.root, warehouse, [dt.date(2025, 3, 1)])
+    again = build(landing.root, warehouse, [], store={"default_timezone": "America/Chicago"})
+    assert again["staging.events"]["mode"] == "whole"
+    assert [again[m]["mode"] for m in ("identity", "event_persons", "customer_stream")] == ["incremental"] * 3
+    assert [again[m]["events_compared"] for m in ("identity", "event_persons", "customer_stream")] == [3, 3, 3]
+    assert query(landing.root, warehouse, "select count(*) from staging.event_changes") == [(0,)]
+    # so do they when the log went missing: what it held went with it
+    with connect(settings_for(landing.root, warehouse, store={"default_timezone": "America/Chicago"})) as con:
+        con.execute("drop table staging.event_changes")
+    third = build(landing.root, warehouse, [], store={"default_timezone": "America/Chicago"})
+    assert third["staging.events"]["mode"] == "incremental"
+    assert [third[m]["events_compared"] for m in ("identity", "event_persons", "customer_stream")] == [3, 3, 3]
+
 
 def test_a_reader_of_another_readers_rows_rebuilds_whole_when_that_readers_sql_changed(landing, tmp_path, monkeypatch):
     # stage_spells and journey_paths read event_stages' rows: when event_stages' SQL changes it is

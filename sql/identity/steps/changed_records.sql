@@ -3,8 +3,21 @@
 -- one), disappeared (fingerprint null) or whose source, time or identifiers changed (the
 -- fingerprints differ). Every other record has the same sightings and links as last time, so an
 -- incremental run updates the sightings and links of these records only.
-with current_records as (
+-- Only the staged events that staging.events logged for identity (staging.event_changes: written
+-- again or removed since identity's last build) are compared, and every contact version; with
+-- $all_records (the log says anything may have changed), every record.
+with logged as (
+    select distinct event_key from staging.event_changes where reader = 'identity'
+),
+
+current_records as (
     select event_key, fingerprint from identity.records
+    where $all_records or event_key like 'crm:contact_version:%' or event_key in (select event_key from logged)
+),
+
+previous as (
+    select event_key, fingerprint from identity.record_fingerprints
+    where $all_records or event_key like 'crm:contact_version:%' or event_key in (select event_key from logged)
 ),
 
 compared as (
@@ -12,7 +25,7 @@ compared as (
         coalesce(current_records.event_key, previous.event_key) as event_key,
         current_records.fingerprint
     from current_records
-    full outer join identity.record_fingerprints as previous on previous.event_key = current_records.event_key
+    full outer join previous on previous.event_key = current_records.event_key
     where current_records.fingerprint is distinct from previous.fingerprint
 )
 

@@ -6,11 +6,25 @@
 -- the rows from there on are built again (steps/stream_suffix.sql). A person an event left,
 -- changed, or moved to or from is built again whole: from_* are null. A person outside this set
 -- has the same events with the same values as at the last build, so its rows cannot change.
-with current_events as (
+-- Only an event logged for the stream (staging.event_changes: written again or removed by
+-- staging.events, or decided again by event_persons, since the stream's last build) can differ,
+-- so only those are compared -- every event with $all_events (10M events, one day's 1.1M logged:
+-- 7.7-8.6 s against 2.9-3.0 s).
+with logged as (
+    select distinct event_key from staging.event_changes where reader = 'journeys.customer_stream'
+),
+
+current_events as (
     select staged.*, persons.person_id, persons.person_rule, coalesce(ranks.source_rank, 99) as source_rank
     from staging.events as staged
     inner join journeys.event_persons as persons on persons.event_key = staged.event_key
     left join journeys.source_ranks as ranks on ranks.source = staged.source
+    where $all_events or staged.event_key in (select event_key from logged)
+),
+
+previous_stream as (
+    select * from journeys.customer_stream
+    where $all_events or event_key in (select event_key from logged)
 ),
 
 compared as (
@@ -22,7 +36,7 @@ compared as (
         current_events.source_rank,
         current_events.event_key
     from current_events
-    full outer join journeys.customer_stream as stream on stream.event_key = current_events.event_key
+    full outer join previous_stream as stream on stream.event_key = current_events.event_key
     where current_events.event_key is null
         or stream.event_key is null
         or current_events.person_id is distinct from stream.person_id
