@@ -27,6 +27,12 @@ with keyed as (
     select 'stg_store__visits' as staged_table, 'stg_store__visits|' || _row_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_store__visits
 ),
 
+copied_keys as (
+    -- only keys with more than one copy are ranked: one aggregate over every key instead of a
+    -- window sort of every row
+    select dedupe_key from keyed group by dedupe_key having count(*) > 1
+),
+
 ranked as (
     select
         staged_table,
@@ -47,6 +53,7 @@ ranked as (
             order by _dedupe_at asc nulls last, _delivery_date, _source_file, _source_row
         ) as kept_source_row
     from keyed
+    where dedupe_key in (select dedupe_key from copied_keys)
 ),
 
 final as (
