@@ -267,12 +267,11 @@ def _replace(con: duckdb.DuckDBPyConnection, replacements: list[tuple[str, str, 
     con.execute("commit")
 
 
-def _update_evidence(con: duckdb.DuckDBPyConnection) -> int:
+def _update_evidence(con: duckdb.DuckDBPyConnection, logged: int | None) -> int:
     """Replace the sightings, links and fingerprints of the records that changed since the last
     build (steps/changed_records.sql), keeping their old sightings and links aside (for the region
-    and the change log); returns how many staged events were compared (those staging.events
-    logged, or all)."""
-    logged = incremental.event_changes_to_read(con, MODEL)
+    and the change log): of the staged events, only the `logged` ones staging.events logged (in
+    staging.logged_events), or all when None; returns how many were compared."""
     _create_from_step(con, "changed_records", "changed_records", {"all_records": logged is None})
     changed = "where event_key in (select event_key from identity.changed_records)"
     con.execute(f"create or replace table identity.sightings_before as select * from identity.identifier_sightings {changed}")
@@ -326,9 +325,10 @@ def resolve(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
     had_map = table_exists(con, "identity.identity_map")
     update = incremental.may_update(con, MODEL, print_, [f"identity.{t}" for t in STATE_TABLES])
     incremental.forget(con, MODEL)
+    logged, read_to = incremental.events_to_compare(con, MODEL)
     con.execute(f"create or replace view identity.records as\n{(STEPS / 'records.sql').read_text()}")
     if update:
-        compared = _update_evidence(con)
+        compared = _update_evidence(con, logged)
     else:
         _build_evidence(con)
     con.execute("create or replace table identity.region (identifier varchar)")
@@ -358,8 +358,8 @@ def resolve(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
         incremental.log_everything(con, LOG)
     for table in _WORK:
         con.execute(f"drop table if exists identity.{table}")
-    incremental.ensure_event_changes(con)
-    con.execute(incremental.FORGET_EVENT_CHANGES, {"reader": MODEL})
+    incremental.read_event_changes(con, MODEL, read_to)
+    con.execute(f"drop table {incremental.LOGGED_EVENTS}")
     incremental.record(con, MODEL, print_)
     persons, identifiers = con.execute("select count(distinct person_id), count(*) from identity.identity_map").fetchall()[0]
     figures = {"persons": persons, "identifiers": identifiers, "star_rounds": rounds[0], "guard_rounds": rounds[1],

@@ -95,51 +95,85 @@ def replace_rows(con: duckdb.DuckDBPyConnection, qualified: str, path: Path, val
     return written
 
 
-#: The staged events whose row or person changed since each model that compares events last read
-#: them (docs/performance.md, "Incremental runs"): one row per reader and event key; a null key --
-#: everything may have changed (the writer was built whole). staging.events writes the keys it
-#: wrote again or removed, for every reader; event_persons the keys it decided again, for
-#: customer_stream. A reader compares only the logged events with its last build, instead of
-#: every event, and empties its rows once it has read them.
+#: The staged events whose row or person changed (docs/performance.md, "Incremental runs"): each
+#: build of a writer appends the keys it wrote again or removed under a new batch number (a null
+#: key: everything may have changed -- the writer was built whole); each reader remembers the last
+#: batch it read (EVENT_READS) and compares only the events of its writers' later batches with its
+#: last build, instead of every event. Batches every reader has read are deleted.
 EVENT_CHANGES = "staging.event_changes"
-EVENT_CHANGE_READERS = ("identity", "journeys.event_persons", "journeys.customer_stream")
+EVENT_READS = "staging.event_change_reads"
+#: reader -> the writers whose keys it reads: staging.events logs the keys it wrote again or
+#: removed; event_persons the events it decided again
+EVENT_CHANGE_WRITERS = {
+    "identity": ("staging.events",),
+    "journeys.event_persons": ("staging.events",),
+    "journeys.customer_stream": ("staging.events", "journeys.event_persons"),
+}
+#: the keys a reader's SQL compares (made by events_to_compare)
+LOGGED_EVENTS = "staging.logged_events"
 
 
 def ensure_event_changes(con: duckdb.DuckDBPyConnection) -> None:
-    """The log exists; created now, it tells every reader that anything may have changed (what
-    changed before it existed is not in it)."""
-    if not table_exists(con, EVENT_CHANGES):
-        con.execute(f"create table {EVENT_CHANGES} (reader varchar, event_key varchar)")
-        log_every_event(con, EVENT_CHANGE_READERS)
+    """The log and the readers' positions exist; created now (or one of them lost), they tell every
+    reader that anything may have changed (what changed before is not in the log)."""
+    if table_exists(con, EVENT_CHANGES) and table_exists(con, EVENT_READS):
+        return
+    con.execute(f"create or replace table {EVENT_CHANGES} (writer varchar, batch bigint, event_key varchar)")
+    con.execute(f"create or replace table {EVENT_READS} (reader varchar, batch bigint)")
+    con.execute(f"insert into {EVENT_READS} select unnest($readers), 0", {"readers": list(EVENT_CHANGE_WRITERS)})
+    for writer in sorted({w for writers in EVENT_CHANGE_WRITERS.values() for w in writers}):
+        log_every_event(con, writer)
 
 
+def next_batch(con: duckdb.DuckDBPyConnection) -> int:
+    """The batch number of a writer's next log entry (never one a reader has already passed)."""
+    ensure_event_changes(con)
+    return con.execute(f"select greatest(coalesce((select max(batch) from {EVENT_CHANGES}), 0), "
+                       f"coalesce((select max(batch) from {EVENT_READS}), 0)) + 1").fetchall()[0][0]
+
+
+#: logs the keys the query in it selects (one column, event_key) as batch $batch of writer $writer
+#: (run in the transaction that writes them)
 def log_event_keys(keys: str) -> str:
-    """The statement that logs the event keys the query `keys` (one column, event_key) selects for
-    the readers bound as $readers (run in the transaction that writes them)."""
-    return (f"insert into {EVENT_CHANGES} select readers.reader, changed.event_key from ({keys}) as changed "
-            "cross join (select unnest($readers) as reader) as readers")
+    return f"insert into {EVENT_CHANGES} select $writer, $batch, changed.event_key from ({keys}) as changed"
 
 
-def log_every_event(con: duckdb.DuckDBPyConnection, readers: tuple[str, ...]) -> None:
-    """Tell `readers` that any event may have changed."""
+def log_every_event(con: duckdb.DuckDBPyConnection, writer: str) -> None:
+    """Tell the readers of `writer` that any event may have changed."""
     ensure_event_changes(con)
-    con.execute(f"insert into {EVENT_CHANGES} select unnest($readers), null", {"readers": list(readers)})
+    con.execute(f"insert into {EVENT_CHANGES} values ($writer, $batch, null)", {"writer": writer, "batch": next_batch(con)})
 
 
-def event_changes_to_read(con: duckdb.DuckDBPyConnection, reader: str) -> int | None:
-    """How many events the log names for `reader` (distinct keys), or None when it must compare
-    every event: the log says anything may have changed."""
+def events_to_compare(con: duckdb.DuckDBPyConnection, reader: str) -> tuple[int | None, int]:
+    """LOGGED_EVENTS: the distinct events `reader`'s writers logged since it last read; returns
+    their number, or None when it must compare every event (a batch says anything may have
+    changed), and the last batch read (for read_event_changes)."""
     ensure_event_changes(con)
-    everything, logged = con.execute(
-        f"select count(*) filter (where event_key is null), count(distinct event_key) from {EVENT_CHANGES} where reader = $reader",
-        {"reader": reader}).fetchall()[0]
-    return None if everything else logged
+    read_to = next_batch(con) - 1
+    read_from = con.execute(f"select max(batch) from {EVENT_READS} where reader = $reader", {"reader": reader}).fetchall()[0][0]
+    values = {"writers": list(EVENT_CHANGE_WRITERS[reader]), "read_from": read_from or 0, "read_to": read_to}
+    pending = f"from {EVENT_CHANGES} where list_contains($writers, writer) and batch > $read_from and batch <= $read_to"
+    everything = con.execute(f"select count(*) {pending} and event_key is null", values).fetchall()[0][0]
+    con.execute(f"create or replace table {LOGGED_EVENTS} as select distinct event_key {pending} and event_key is not null", values)
+    if everything or read_from is None:  # no position: it never read the log, which may have lost batches since
+        return None, read_to
+    return con.execute(f"select count(*) from {LOGGED_EVENTS}").fetchall()[0][0], read_to
+
+
+#: the statements that record that $reader has read the log up to batch $read_to, and delete the
+#: batches every reader has read (run in the transaction that writes what the reader built)
+READ_EVENT_CHANGES = (
+    f"delete from {EVENT_READS} where reader = $reader",
+    f"insert into {EVENT_READS} values ($reader, $read_to)",
+    f"delete from {EVENT_CHANGES} where batch <= (select min(batch) from {EVENT_READS})",
+)
+
+
+def read_event_changes(con: duckdb.DuckDBPyConnection, reader: str, read_to: int) -> None:
+    for statement in READ_EVENT_CHANGES:
+        con.execute(statement, bind(statement, {"reader": reader, "read_to": read_to}))
 
 
 def events_compared(con: duckdb.DuckDBPyConnection, logged: int | None) -> int:
     """For a reader's figures: the events it compared -- those logged, or every staged event."""
     return logged if logged is not None else con.execute("select count(*) from staging.events").fetchall()[0][0]
-
-
-#: empties $reader's rows of the log, once it has read them
-FORGET_EVENT_CHANGES = f"delete from {EVENT_CHANGES} where reader = $reader"

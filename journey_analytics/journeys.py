@@ -14,8 +14,6 @@ from journey_analytics.settings import Settings
 from journey_analytics.warehouse import SQL_DIR, build_model, create_from_file, sql_path, table_exists, write_table
 
 MODELS = ("event_persons", "customer_stream")
-#: the models event_persons tells which events it decided again (incremental.EVENT_CHANGES)
-EVENT_PERSONS_READERS = ("journeys.customer_stream",)
 STEPS = SQL_DIR / "journeys" / "steps"
 
 #: What changed in the stream since each model reading it was last built (docs/performance.md,
@@ -114,7 +112,7 @@ def build_event_persons(con: duckdb.DuckDBPyConnection, settings: Settings) -> d
     print_ = _fingerprint("event_persons", settings)
     update = incremental.may_update(con, model, print_, [model]) and not incremental.log_has_everything(con, identity.LOG)
     incremental.forget(con, model)
-    logged = incremental.event_changes_to_read(con, model)
+    logged, read_to = incremental.events_to_compare(con, model)
     for table in ("rebuild_events", "rebuild_sighting_events"):
         con.execute(f"create or replace table journeys.{table} (event_key varchar)")
     figures = {}
@@ -124,15 +122,16 @@ def build_event_persons(con: duckdb.DuckDBPyConnection, settings: Settings) -> d
         # the events decided again are what may have changed person, for customer_stream
         incremental.replace_rows(con, model, sql_path("journeys", "event_persons"), {"all_events": False},
                                  "event_key in (select event_key from journeys.rebuild_events)",
-                                 also=(incremental.FORGET_EVENT_CHANGES,
+                                 also=(*incremental.READ_EVENT_CHANGES,
                                        incremental.log_event_keys("select event_key from journeys.rebuild_events")),
-                                 bound={"reader": model, "readers": list(EVENT_PERSONS_READERS)})
+                                 bound={"reader": model, "read_to": read_to, "writer": model, "batch": incremental.next_batch(con)})
         scope = con.execute("select count(*) from journeys.rebuild_events").fetchall()[0][0]
         figures["events_compared"] = incremental.events_compared(con, logged)
     else:
-        incremental.log_every_event(con, EVENT_PERSONS_READERS)
+        incremental.log_every_event(con, model)
         scope = build_model(con, "journeys", "event_persons", {"all_events": True})
-        con.execute(incremental.FORGET_EVENT_CHANGES, {"reader": model})
+        incremental.read_event_changes(con, model, read_to)
+    con.execute(f"drop table {incremental.LOGGED_EVENTS}")
     incremental.ensure_log(con, identity.LOG)
     con.execute(f"delete from {identity.LOG}")
     for table in ("rebuild_events", "rebuild_sighting_events"):
@@ -145,12 +144,11 @@ def build_event_persons(con: duckdb.DuckDBPyConnection, settings: Settings) -> d
 _STREAM_WORK = ("stream_rebuilds", "rebuild_persons", "stream_suffixes", "customer_stream_suffix", "stream_prefix_updates")
 
 
-def _update_customer_stream(con: duckdb.DuckDBPyConnection, values: dict) -> dict:
+def _update_customer_stream(con: duckdb.DuckDBPyConnection, values: dict, logged: int | None, read_to: int) -> dict:
     """Bring journeys.customer_stream up to date with the persons and events that changed since its
     last build: a person touched only by new events keeps its rows before the first of them and
     has the rest built again (steps/stream_suffix.sql); any other touched person is built again
     whole (customer_stream.sql). Everything is written in one transaction."""
-    logged = incremental.event_changes_to_read(con, "journeys.customer_stream")
     create_from_file(con, "journeys.stream_rebuilds", STEPS / "stream_rebuilds.sql", {"all_events": logged is None})
     con.execute("create or replace table journeys.rebuild_persons as "
                 "select person_id from journeys.stream_rebuilds where from_event_key is null")
@@ -185,8 +183,8 @@ def _update_customer_stream(con: duckdb.DuckDBPyConnection, values: dict) -> dic
         ) as changed
         cross join (select unnest($consumers) as consumer) as consumers
         """,
-        incremental.FORGET_EVENT_CHANGES,
-    ), bound={"consumers": list(STREAM_READERS), "reader": "journeys.customer_stream"})
+        *incremental.READ_EVENT_CHANGES,
+    ), bound={"consumers": list(STREAM_READERS), "reader": "journeys.customer_stream", "read_to": read_to})
     return {"persons_built_again": int(whole + continued), "persons_continued": int(continued), "events_built_again": int(rebuilt + suffix),
             "events_compared": incremental.events_compared(con, logged)}
 
@@ -198,6 +196,7 @@ def build_customer_stream(con: duckdb.DuckDBPyConnection, settings: Settings) ->
     print_ = _fingerprint("customer_stream", settings)
     update = incremental.may_update(con, model, print_, [model])
     incremental.forget(con, model)
+    logged, read_to = incremental.events_to_compare(con, model)
     values = params(settings)
     con.execute("create or replace table journeys.rebuild_persons (person_id varchar)")
     if not update or not table_exists(con, STREAM_LOG):
@@ -207,15 +206,15 @@ def build_customer_stream(con: duckdb.DuckDBPyConnection, settings: Settings) ->
         con.execute(f"delete from {STREAM_LOG}")
         con.execute(f"insert into {STREAM_LOG} select unnest($consumers), null, null", {"consumers": list(STREAM_READERS)})
     if update:
-        figures = _update_customer_stream(con, values)
+        figures = _update_customer_stream(con, values, logged, read_to)
     else:
         events = build_model(con, "journeys", "customer_stream", {**values, "all_persons": True})
         # each person's stream has exactly one first event: a filter, not a distinct count of
         # every event's person id (0.25 s at 10M events)
         persons = con.execute("select count(*) from journeys.customer_stream where sequence_number = 1").fetchall()[0][0]
-        incremental.ensure_event_changes(con)
-        con.execute(incremental.FORGET_EVENT_CHANGES, {"reader": model})
+        incremental.read_event_changes(con, model, read_to)
         figures = {"persons_built_again": int(persons), "persons_continued": 0, "events_built_again": int(events)}
+    con.execute(f"drop table {incremental.LOGGED_EVENTS}")
     for table in _STREAM_WORK:
         con.execute(f"drop table if exists journeys.{table}")
     incremental.record(con, model, print_)

@@ -135,7 +135,7 @@ def build_events(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
     update = incremental.may_update(con, EVENTS, print_, [EVENTS, WRITTEN_SLICES])
     incremental.forget(con, EVENTS)
     if update:
-        incremental.ensure_event_changes(con)
+        batch = incremental.next_batch(con)
         create_from_file(con, "staging.events_scope", EVENTS_SCOPE)
         rewritten = "source = 'store' or source_format = 'crm_contacts' or event_key in (select event_key from staging.events_scope)"
         # the keys of the rows replaced, for the log (the rows are gone once the log is written)
@@ -144,10 +144,10 @@ def build_events(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
             con, EVENTS, sql_path("staging", "events"), {**params(settings), "all_events": False}, rewritten,
             also=(f"delete from {WRITTEN_SLICES}", incremental.log_event_keys(
                 "select event_key from staging.events_replaced union select event_key from staging.events_rebuilt")),
-            bound={"readers": list(incremental.EVENT_CHANGE_READERS)})
+            bound={"writer": EVENTS, "batch": batch})
     else:
         # before the build: one interrupted after it still tells every reader that anything changed
-        incremental.log_every_event(con, incremental.EVENT_CHANGE_READERS)
+        incremental.log_every_event(con, EVENTS)
         con.execute("create or replace table staging.events_scope (event_key varchar)")
         con.execute("create or replace table staging.events_replaced (event_key varchar)")
         written = build_model(con, "staging", "events", {**params(settings), "all_events": True})

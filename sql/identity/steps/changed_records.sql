@@ -3,11 +3,11 @@
 -- one), disappeared (fingerprint null) or whose source, time or identifiers changed (the
 -- fingerprints differ). Every other record has the same sightings and links as last time, so an
 -- incremental run updates the sightings and links of these records only.
--- Only the staged events that staging.events logged for identity (staging.event_changes: written
--- again or removed since identity's last build) are compared, and every contact version; with
--- $all_records (the log says anything may have changed), every record.
+-- Only the staged events staging.events logged since identity's last build (staging.logged_events,
+-- from staging.event_changes: written again or removed) are compared, and every contact version;
+-- with $all_records (the log says anything may have changed), every record.
 with logged as (
-    select distinct event_key from staging.event_changes where reader = 'identity'
+    select event_key from staging.logged_events
 ),
 
 current_records as (

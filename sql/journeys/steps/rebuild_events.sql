@@ -10,13 +10,13 @@ with changes as (
 ),
 
 logged as (
-    select distinct event_key from staging.event_changes where reader = 'journeys.event_persons'
+    select event_key from staging.logged_events
 ),
 
 appeared_or_gone as (
     -- one join of the two key columns, not two set differences (10M events: 1.3-1.6 s against
-    -- 2.5-4.6 s); both hold each event once. Only an event staging.events logged for this model
-    -- (staging.event_changes) can have appeared or gone -- every event with $all_events.
+    -- 2.5-4.6 s); both hold each event once. Only an event staging.events logged since this model's
+    -- last build (staging.logged_events) can have appeared or gone -- every event with $all_events.
     select coalesce(staged.event_key, known.event_key) as event_key
     from (
         select event_key from staging.events where $all_events or event_key in (select event_key from logged)
