@@ -39,6 +39,7 @@ def stream(rows: list[tuple]) -> pl.DataFrame:
     frame = frame.with_columns((pl.col("person_id") + ":" + pl.col("sequence_number").cast(pl.String)).alias("event_key"))
     return frame.select(list(STREAM_SCHEMA)).with_columns(
         pl.int_range(1, pl.len() + 1).over("person_id", "activity").cast(pl.Int64).alias("activity_occurrence"),
+        pl.col("journey_id").rank("dense").over("person_id").cast(pl.Int64).alias("journey_number"),
         pl.lit(None, pl.String).alias("attributes"),
         pl.col("channel").shift(1).over("person_id", order_by="sequence_number").alias("previous_channel"))
 
@@ -282,9 +283,11 @@ def test_customer_summary_rfm_and_lifecycle(tmp_path):
         ("p7", 130, "viewed_page", "direct"), ("p7", 162, "opened_email", "email"),  # first seen in May: new
         ("p8", 40, "viewed_page", "direct"), ("p8", 131, "viewed_page", "direct"),   # February and May: resurrecting
         ("p9", 100, "viewed_page", "direct"),                                        # April only: dormant in May
+        ("p9", 102, "viewed_page", "direct", None, None, "p9:2"),                    # ... in a second journey
     ])])
     q = build(tmp_path, frame, SUMMARY, marts={"as_of": AS_OF})
     people = {r["person_id"]: r for r in q("select * from marts.customer_summary").to_dicts()}
+    assert [(people[p]["events"], people[p]["journeys"]) for p in ("p8", "p9")] == [(2, 1), (2, 2)]
     p3 = people["p3"]
     assert (p3["orders"], p3["revenue"], p3["frequency"], p3["monetary"]) == (2, 25.0, 2, 25.0)
     assert p3["recency_days"] == pytest.approx(75.0)  # last order 1 April, data ends 15 June
