@@ -160,18 +160,30 @@ def events_to_compare(con: duckdb.DuckDBPyConnection, reader: str) -> tuple[int 
     return con.execute(f"select count(*) from {LOGGED_EVENTS}").fetchall()[0][0], read_to
 
 
-#: the statements that record that $reader has read the log up to batch $read_to, and delete the
-#: batches every reader has read (run in the transaction that writes what the reader built)
+#: the statements that record that $reader has read the log up to batch $read_to, delete the
+#: batches every reader of their writer has read, and, once the log is empty, set every position
+#: back to 0 (so a warehouse whose readers are all up to date holds the same log however many runs
+#: led there); run in the transaction that writes what the reader built
 READ_EVENT_CHANGES = (
     f"delete from {EVENT_READS} where reader = $reader",
     f"insert into {EVENT_READS} values ($reader, $read_to)",
-    f"delete from {EVENT_CHANGES} where batch <= (select min(batch) from {EVENT_READS})",
+    f"""delete from {EVENT_CHANGES} as changes where changes.batch <= (
+        select min(reads.batch) from {EVENT_READS} as reads
+        inner join (select unnest($pair_readers) as reader, unnest($pair_writers) as writer) as pairs on pairs.reader = reads.reader
+        where pairs.writer = changes.writer)""",
+    f"update {EVENT_READS} set batch = 0 where not exists (select 1 from {EVENT_CHANGES})",
 )
+
+
+def read_values(reader: str, read_to: int) -> dict:
+    """The parameters of READ_EVENT_CHANGES."""
+    pairs = [(r, w) for r, writers in EVENT_CHANGE_WRITERS.items() for w in writers]
+    return {"reader": reader, "read_to": read_to, "pair_readers": [r for r, _ in pairs], "pair_writers": [w for _, w in pairs]}
 
 
 def read_event_changes(con: duckdb.DuckDBPyConnection, reader: str, read_to: int) -> None:
     for statement in READ_EVENT_CHANGES:
-        con.execute(statement, bind(statement, {"reader": reader, "read_to": read_to}))
+        con.execute(statement, bind(statement, read_values(reader, read_to)))
 
 
 def events_compared(con: duckdb.DuckDBPyConnection, logged: int | None) -> int:

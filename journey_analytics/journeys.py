@@ -124,7 +124,7 @@ def build_event_persons(con: duckdb.DuckDBPyConnection, settings: Settings) -> d
                                  "event_key in (select event_key from journeys.rebuild_events)",
                                  also=(*incremental.READ_EVENT_CHANGES,
                                        incremental.log_event_keys("select event_key from journeys.rebuild_events")),
-                                 bound={"reader": model, "read_to": read_to, "writer": model, "batch": incremental.next_batch(con)})
+                                 bound={**incremental.read_values(model, read_to), "writer": model, "batch": incremental.next_batch(con)})
         scope = con.execute("select count(*) from journeys.rebuild_events").fetchall()[0][0]
         figures["events_compared"] = incremental.events_compared(con, logged)
     else:
@@ -184,7 +184,7 @@ def _update_customer_stream(con: duckdb.DuckDBPyConnection, values: dict, logged
         cross join (select unnest($consumers) as consumer) as consumers
         """,
         *incremental.READ_EVENT_CHANGES,
-    ), bound={"consumers": list(STREAM_READERS), "reader": "journeys.customer_stream", "read_to": read_to})
+    ), bound={"consumers": list(STREAM_READERS), **incremental.read_values("journeys.customer_stream", read_to)})
     return {"persons_built_again": int(whole + continued), "persons_continued": int(continued), "events_built_again": int(rebuilt + suffix),
             "events_compared": incremental.events_compared(con, logged)}
 
