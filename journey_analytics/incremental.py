@@ -78,12 +78,14 @@ def log_has_everything(con: duckdb.DuckDBPyConnection, log: str) -> bool:
 
 
 def replace_rows(con: duckdb.DuckDBPyConnection, qualified: str, path: Path, values: dict, where: str,
-                 also: tuple[str, ...] = (), bound: dict | None = None) -> int:
+                 also: tuple[str, ...] = (), bound: dict | None = None, prepare: tuple[str, ...] = ()) -> int:
     """Replace the rows of `qualified` matching `where` with the model's rows for them (the SELECT
-    in `path`, bound to `values`, builds only those), and run the statements `also` (with the
-    parameters `bound` they use) with them, in one transaction; returns how many rows the model
-    wrote."""
+    in `path`, bound to `values`, builds only those, into `qualified`_rebuilt; the statements
+    `prepare` run next, before anything is replaced), and run the statements `also` (with the
+    parameters `bound` they use) with them, in one transaction; returns how many rows it wrote."""
     create_from_file(con, f"{qualified}_rebuilt", path, values)
+    for statement in prepare:
+        con.execute(statement)
     written = con.execute(f"select count(*) from {qualified}_rebuilt").fetchall()[0][0]
     con.execute("begin transaction")
     con.execute(f"delete from {qualified} where {where}")

@@ -28,6 +28,10 @@ LOAD_ERRORS = "quarantine.load_errors"
 WRITTEN_SLICES = "staging.written_slices"
 EVENTS = "staging.events"
 EVENTS_SCOPE = SQL_DIR / "staging" / "steps" / "events_scope.sql"
+DERIVED_CHANGES = SQL_DIR / "staging" / "steps" / "derived_changes.sql"
+#: the events staging.events derives from other tables (store receipts and visits, CRM lifecycle
+#: events), told apart as sql/staging/events.sql says
+DERIVED = "source = 'store' or source_format = 'crm_contacts'"
 
 #: staging models in build order (each is sql/staging/<name>.sql)
 STAGING_MODELS = ("duplicate_rows", "stores", "timezone_periods", "store_times", "contact_versions", "contacts", "events", "load_audit")
@@ -127,33 +131,39 @@ def params(settings: Settings) -> dict:
 
 def build_events(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
     """staging.events: incrementally when its last build used the same SQL and settings -- the events
-    with a copy in a slice written since then (steps/events_scope.sql) and the derived events are
-    written again, the others kept -- else whole. Empties staging.written_slices, and logs the keys
-    written again or removed for its readers (everything, when whole), in the same transaction.
-    Returns the mode and the rows written."""
-    print_ = incremental.fingerprint([str(sorted(params(settings).items()))], [sql_path("staging", "events"), EVENTS_SCOPE])
+    with a copy in a slice written since then (steps/events_scope.sql) and the derived events whose
+    rows changed (steps/derived_changes.sql) are written again, the others kept -- else whole.
+    Empties staging.written_slices, and logs the keys written again or removed for its readers
+    (everything, when whole), in the same transaction. Returns the mode and the rows written."""
+    print_ = incremental.fingerprint([str(sorted(params(settings).items()))],
+                                     [sql_path("staging", "events"), EVENTS_SCOPE, DERIVED_CHANGES])
     update = incremental.may_update(con, EVENTS, print_, [EVENTS, WRITTEN_SLICES])
     incremental.forget(con, EVENTS)
     if update:
         batch = incremental.next_batch(con)
         create_from_file(con, "staging.events_scope", EVENTS_SCOPE)
-        rewritten = "source = 'store' or source_format = 'crm_contacts' or event_key in (select event_key from staging.events_scope)"
-        # the keys of the rows replaced, for the log (the rows are gone once the log is written)
-        con.execute(f"create or replace table staging.events_replaced as select event_key from {EVENTS} where {rewritten}")
+        rewritten = ("event_key in (select event_key from staging.events_scope) "
+                     "or event_key in (select event_key from staging.derived_changes)")
         written = incremental.replace_rows(
             con, EVENTS, sql_path("staging", "events"), {**params(settings), "all_events": False}, rewritten,
+            prepare=(
+                # every derived event is built again; only those that changed are written
+                f"create or replace table staging.derived_changes as\n{DERIVED_CHANGES.read_text()}",
+                f"delete from {EVENTS}_rebuilt where ({DERIVED}) and event_key not in (select event_key from staging.derived_changes)",
+                # the keys of the rows replaced, for the log (the rows are gone once the log is written)
+                f"create or replace table staging.events_replaced as select event_key from {EVENTS} where {rewritten}",
+            ),
             also=(f"delete from {WRITTEN_SLICES}", incremental.log_event_keys(
                 "select event_key from staging.events_replaced union select event_key from staging.events_rebuilt")),
             bound={"writer": EVENTS, "batch": batch})
     else:
         # before the build: one interrupted after it still tells every reader that anything changed
         incremental.log_every_event(con, EVENTS)
-        con.execute("create or replace table staging.events_scope (event_key varchar)")
-        con.execute("create or replace table staging.events_replaced (event_key varchar)")
+        con.execute("create or replace table staging.events_scope (event_key varchar)")  # the SQL names it
         written = build_model(con, "staging", "events", {**params(settings), "all_events": True})
         con.execute(f"delete from {WRITTEN_SLICES}")
-    con.execute("drop table staging.events_scope")
-    con.execute("drop table staging.events_replaced")
+    for table in ("events_scope", "events_replaced", "derived_changes"):
+        con.execute(f"drop table if exists staging.{table}")
     incremental.record(con, EVENTS, print_)
     return {"mode": "incremental" if update else "whole", "rows_written": int(written)}
 

@@ -15,7 +15,8 @@
 -- An incremental build ($all_events false) writes the web, e-mail and CRM activity and deal events
 -- of staging.events_scope only (steps/events_scope.sql: the keys with a copy in a slice delivered
 -- again since the last build), and every derived event (source 'store', source_format
--- 'crm_contacts': how the build tells them apart); docs/performance.md, "Incremental runs".
+-- 'crm_contacts': how the build tells them apart), of which only those whose rows changed are then
+-- written (steps/derived_changes.sql); docs/performance.md, "Incremental runs".
 with event_rows as (
     select 'stg_web__events' as staged_table, * from staging.stg_web__events
     union all

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from journey_analytics.ingest.landing import SOURCES, delivery_dates
 from journey_analytics.warehouse import connect, fetch, table_fingerprint
 
 from tests.conftest import settings_for
+from tests.sql.test_formats import CONTACT_HEADER
 from tests.sql.test_identity import segment
 
 SCHEMAS = ("identity", "journeys", "stages", "marts")
@@ -376,6 +378,46 @@ def test_a_whole_build_of_the_staged_events_or_a_lost_log_makes_their_readers_co
     third = build(landing.root, warehouse, [], store={"default_timezone": "America/Chicago"})
     assert third["staging.events"]["mode"] == "incremental"
     assert [third[m]["events_compared"] for m in ("identity", "event_persons", "customer_stream")] == [3, 3, 3]
+
+
+def test_derived_events_are_written_again_only_where_their_rows_changed(landing, tmp_path):
+    # store receipts and CRM lifecycle events are worked out again in every build, but only those
+    # whose rows changed are written and logged (steps/derived_changes.sql). Day 1: receipt T1 (one
+    # line, 20.00) at S1 in London, contact C1 a lead. Day 2: a late second line of T1 (2 x 5.00),
+    # a new receipt T2, and C1 becomes a customer: T1 changed, T2 and C1's new stage are new; C1's
+    # created and lead events stay as they were
+    txn = "transaction_id,line_number,store_id,occurred_at,loyalty_id,quantity,unit_price\n"
+    landing.put("store", "2025-03-01", "stores.csv", "store_id,name,region,timezone\nS1,London,UK,Europe/London\n")
+    landing.put("store", "2025-03-01", "transactions.csv", txn + "T1,1,S1,2025-03-01 10:00:00,L1,1,20\n")
+    landing.put("crm", "2025-03-01", "contacts.csv", CONTACT_HEADER + "C1,ann@example.com,,,L1,lead,GB,2025-03-01T08:00:00Z,2025-03-01T08:00:00Z,false\n")
+    warehouse = tmp_path / "w.duckdb"
+    first = build(landing.root, warehouse, [dt.date(2025, 3, 1)])
+    assert first["staging.events"] == {"mode": "whole", "rows_written": 3}
+    landing.put("store", "2025-03-02", "transactions.csv", txn + "T1,2,S1,2025-03-01 10:00:00,L1,2,5\nT2,1,S1,2025-03-02 11:00:00,L1,1,30\n")
+    landing.put("crm", "2025-03-02", "contacts.csv", CONTACT_HEADER + "C1,ann@example.com,,,L1,customer,GB,2025-03-01T08:00:00Z,2025-03-02T09:00:00Z,false\n")
+    second = build(landing.root, warehouse, [dt.date(2025, 3, 2)])
+    assert second["staging.events"] == {"mode": "incremental", "rows_written": 3}
+    assert [second[m]["events_compared"] for m in ("identity", "event_persons")] == [3, 3]
+    # day 3: S1's time zone is corrected to New York; both its receipts move, nothing else changes
+    landing.put("store", "2025-03-03", "stores.csv", "store_id,name,region,timezone\nS1,London,UK,America/New_York\n")
+    third = build(landing.root, warehouse, [dt.date(2025, 3, 3)])
+    assert third["staging.events"] == {"mode": "incremental", "rows_written": 2}
+    assert [third[m]["events_compared"] for m in ("identity", "event_persons")] == [2, 2]
+    assert query(landing.root, warehouse, "select event_key, occurred_at, revenue from staging.events where source = 'store' order by 1") == [
+        ("store:S1:T1:sale", dt.datetime(2025, 3, 1, 15), 30.0), ("store:S1:T2:sale", dt.datetime(2025, 3, 2, 16), 30.0)]
+    # day 2's contact snapshot is withdrawn: C1's customer stage goes, and only its row is removed
+    shutil.rmtree(landing.root / "crm" / "2025-03-02")
+    fourth = build(landing.root, warehouse, [dt.date(2025, 3, 2)])
+    assert fourth["staging.events"] == {"mode": "incremental", "rows_written": 0}
+    assert [fourth[m]["events_compared"] for m in ("identity", "event_persons")] == [1, 1]
+    assert query(landing.root, warehouse, "select activity, touchpoint from staging.events where source = 'crm' order by 1, 2") == [
+        ("created_contact", "lead"), ("entered_lifecycle_stage", "lead")]
+    assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [dt.date(2025, 3, d) for d in (1, 2, 3)])
+    # the comparison covers every column of staging.events (a column left out would hide its changes)
+    compared = re.findall(r"rebuilt\.(\w+) is distinct from kept\.\1", staging.DERIVED_CHANGES.read_text())
+    columns = query(landing.root, warehouse, "select column_name from information_schema.columns "
+                                             "where table_schema = 'staging' and table_name = 'events' order by ordinal_position")
+    assert ["event_key", *compared] == [c for (c,) in columns]
 
 
 def test_a_reader_of_another_readers_rows_rebuilds_whole_when_that_readers_sql_changed(landing, tmp_path, monkeypatch):

@@ -4,7 +4,8 @@
 -- kept from such a slice -- of the web, e-mail and CRM activity and deal tables. An event's row is
 -- its kept copy (staging.duplicate_rows: the first received of its key's copies, across every
 -- delivery), so a key with no copy in a written slice, before or after, keeps its row. Events
--- derived from store and CRM contact tables are built again every time.
+-- derived from store and CRM contact tables are worked out again every time, and written where
+-- their rows changed (steps/derived_changes.sql).
 with written as (
     select distinct source, delivery_date from staging.written_slices
 ),
