@@ -10,7 +10,8 @@ read, and swapped in with one atomic rename:
   data (on POSIX the old file lives on until its last reader closes it); the next connection
   opens the new one. Nobody ever sees a half-written snapshot, and the pipeline never waits.
 
-Rows travel as Arrow record batches, so memory stays bounded by one batch whatever the size.
+The snapshot file is attached to the warehouse's connection and the tables copied by DuckDB,
+which streams them: memory stays bounded whatever the size.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ import polars as pl
 from journey_analytics.settings import Settings
 from journey_analytics.warehouse import registered
 
-BATCH_ROWS = 100_000
+#: the snapshot file's name while the warehouse's connection has it attached
+ALIAS = "published_snapshot"
 
 
 @dataclass(frozen=True)
@@ -63,24 +65,24 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Settings) -> Published:
     counts: dict[str, int] = {}
     published_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     try:
-        out = duckdb.connect(str(temporary), config={"storage_compatibility_version": settings.publish.storage_version})
+        # attached to the warehouse's connection, the tables are copied by DuckDB itself, in the
+        # snapshot's storage version (10M events: 3.3-3.7 s against 4.6-6.7 s through Arrow batches)
+        con.execute(f"attach $path as {ALIAS} (storage_version $version, read_only false)",
+                    {"path": str(temporary), "version": settings.publish.storage_version})
         try:
             for qualified in tables:
-                schema, name = qualified.split(".")
-                out.execute(f"create schema if not exists {schema}")
-                reader = con.sql(f"select * from {qualified}").to_arrow_reader(BATCH_ROWS)
-                out.register("_batches", reader)
-                out.execute(f"create table {qualified} as select * from _batches")
-                out.unregister("_batches")
-                counts[qualified] = out.execute(f"select count(*) from {qualified}").fetchall()[0][0]
+                schema, _ = qualified.split(".")
+                con.execute(f"create schema if not exists {ALIAS}.{schema}")
+                con.execute(f"create table {ALIAS}.{qualified} as select * from {qualified}")
+                counts[qualified] = con.execute(f"select count(*) from {ALIAS}.{qualified}").fetchall()[0][0]
             manifest = pl.DataFrame(
                 {"table_name": list(counts), "row_count": list(counts.values())}, schema={"table_name": pl.String, "row_count": pl.Int64}
             ).with_columns(published_at=pl.lit(published_at), source_warehouse=pl.lit(settings.warehouse_path.name))
-            with registered(out, manifest) as frame:
-                out.execute(f"create table main.published_tables as select * from {frame}")
-            out.execute("checkpoint")
+            with registered(con, manifest) as frame:
+                con.execute(f"create table {ALIAS}.main.published_tables as select * from {frame}")
+            con.execute(f"checkpoint {ALIAS}")
         finally:
-            out.close()
+            con.execute(f"detach {ALIAS}")
         _fsync(temporary)
         os.replace(temporary, target)
         _fsync(target.parent)
