@@ -6,7 +6,7 @@
 -- every one of them) and compares them with the last build's rows: a key is changed when only one
 -- side has it or any column differs (`is distinct from`: two nulls are equal). Only those are
 -- written and logged for the readers; the others keep their rows (10M events, one day: 625 of
--- 801,764 derived events, 351 new and 274 receipts with a line delivered late). Event keys are unique (a check of every run), so the join pairs
+-- 801,764 derived events, 351 new and 274 receipts whose rows changed). Event keys are unique (a check of every run), so the join pairs
 -- one row with one row. Every column of staging.events is compared
 -- (tests/sql/test_incremental.py checks the list).
 with rebuilt as (
