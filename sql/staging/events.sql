@@ -5,7 +5,8 @@
 -- * store receipts: the lines of one transaction_id x transaction_type at one store become one
 --   event -- completed_order (sale), returned_order (return) or voided_order (void) -- at the
 --   receipt's earliest line time in UTC (staging.store_times); revenue = sum(quantity x
---   unit_price), negative for a return; the receipt's first line is its lineage.
+--   unit_price), negative for a return, added as decimals rounded to 12 places (exact: the same
+--   lines give the same value in any order); the receipt's first line is its lineage.
 -- * store visits: one event per visit at its UTC time, activity from setting store.visit_activities.
 -- * CRM contact snapshots (staging.contact_versions): created_contact at created_at;
 --   entered_lifecycle_stage when a version's lifecycle_stage differs from the version before
@@ -97,8 +98,10 @@ receipts as (
         min(phone_hash) as phone_hash,
         min(currency) as currency,
         min(effective_timezone) as timezone,
-        sum(quantity * unit_price) as revenue,
-        sum(quantity) as quantity,
+        -- summed as decimals: exact, so the same lines give the same bits whatever order the
+        -- engine adds them in (a double sum may differ in its last bits between runs)
+        cast(sum(cast(quantity * unit_price as decimal(38, 12))) as double) as revenue,
+        cast(sum(cast(quantity as decimal(38, 12))) as double) as quantity,
         count(*) as line_count,
         count(distinct sku) as distinct_skus,
         min(case when line_rank = 1 then source_format end) as source_format,

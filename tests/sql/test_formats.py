@@ -122,12 +122,27 @@ def test_store_sale_return_and_local_times_across_dst(landing, run):
     ]
 
 
+def test_receipt_revenue_is_added_exactly(landing, run):
+    # as doubles 0.1 + 0.2 = 0.30000000000000004, and 3 x 0.1 = 0.30000000000000004: added as
+    # decimals the lines give exactly 0.3 and 0.6, whatever order they are added in
+    landing.put("store", "2025-03-01", "stores.csv", "store_id,name,region,timezone\nS1,London,UK,Europe/London\n")
+    landing.put("store", "2025-03-02", "transactions_0302.csv", TXN_HEADER
+                + "T1,1,S1,2025-03-02 10:00:00,L1,,,SKU1,1,0.10,GBP,sale\n"
+                + "T1,2,S1,2025-03-02 10:00:00,L1,,,SKU2,1,0.20,GBP,sale\n"
+                + "T2,1,S1,2025-03-02 11:00:00,L1,,,SKU1,3,0.10,GBP,sale\n"
+                + "T2,2,S1,2025-03-02 11:00:00,L1,,,SKU2,1.5,0.20,GBP,sale\n")
+    q = run()
+    assert q("select event_key, revenue from staging.events order by event_key").rows() == [
+        ("store:S1:T1:sale", 0.3), ("store:S1:T2:sale", 0.6)]
+    assert q("select attributes->>'quantity' from staging.events order by event_key").to_series().to_list() == ["2.0", "4.5"]
+
+
 def test_uci_online_retail_slice_loads_through_the_mapping(landing, run):
     folder = landing.root / "store" / "2011-12-10"
     folder.mkdir(parents=True)
     shutil.copy(TEST_DATA / "uci" / "online_retail_slice.csv", folder / "online_retail_slice.csv")
     q = run()
-    events = q("select event_key, activity, occurred_at, round(revenue, 2), loyalty_id from staging.events order by occurred_at")
+    events = q("select event_key, activity, occurred_at, revenue, loyalty_id from staging.events order by occurred_at")
     # 553156: 2.10 + 5.95 + 1.65 + 0.85 + 3 x 4.95 + 24 x 0.12 = 28.28, at 14:58 BST = 13:58 UTC
     # C543475 (a cancellation): -1.95 - 4.65 = -6.60, at 15:15 GMT; 573174 has no CustomerID: 0.83 + 2 x 0.21 = 1.25
     assert events.rows() == [
