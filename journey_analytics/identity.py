@@ -35,7 +35,7 @@ STATE_TABLES = ("identity_map", "link_decisions", "link_components", "refused_id
                 "identifier_links", "record_fingerprints")
 #: work tables of one run, dropped at its end
 _WORK = ("previous_identity_map", "changed_records", "sightings_before", "sightings_rebuilt", "links_before", "links_rebuilt",
-         "region", "region_map", "kept_refused_identifiers", "kept_refused_links", "link_labels", "redecided_identifiers",
+         "region", "region_map", "kept_refused_identifiers", "kept_refused_links", "link_labels", "redecided_pairs",
          "decisions_rebuilt")
 #: what changed, for journeys.event_persons (docs/performance.md)
 LOG = "identity.pending_changes"
@@ -288,20 +288,26 @@ def _update_evidence(con: duckdb.DuckDBPyConnection, logged: int | None) -> int:
     return incremental.events_compared(con, logged)
 
 
-def _update_link_decisions(con: duckdb.DuckDBPyConnection) -> None:
-    """Decide again the pairs with an end in the region or on a link whose evidence changed."""
-    con.execute(
-        """
-        create or replace table identity.redecided_identifiers as
-        select identifier from identity.region
-        union select left_identifier from identity.links_before union select right_identifier from identity.links_before
-        union select left_identifier from identity.links_rebuilt union select right_identifier from identity.links_rebuilt
-        """
+#: the link_decisions rows an incremental run decides again (link_decisions.sql's filter)
+_REDECIDED = """
+where left_identifier in (select identifier from identity.region)
+    or right_identifier in (select identifier from identity.region)
+    or exists (
+        select 1 from identity.redecided_pairs as pairs
+        where pairs.left_identifier = link_decisions.left_identifier and pairs.right_identifier = link_decisions.right_identifier
     )
+"""
+
+
+def _update_link_decisions(con: duckdb.DuckDBPyConnection) -> int:
+    """Decide again the pairs with an end in the region and the pairs whose evidence changed;
+    returns how many pairs it decided."""
+    con.execute("create or replace table identity.redecided_pairs as "
+                "select left_identifier, right_identifier from identity.links_before "
+                "union select left_identifier, right_identifier from identity.links_rebuilt")
     create_from_file(con, "identity.decisions_rebuilt", sql_path("identity", "link_decisions"), {"all_links": False})
-    _replace(con, [("link_decisions", "where left_identifier in (select identifier from identity.redecided_identifiers) "
-                                      "or right_identifier in (select identifier from identity.redecided_identifiers)",
-                     "select * from identity.decisions_rebuilt")])
+    _replace(con, [("link_decisions", _REDECIDED, "select * from identity.decisions_rebuilt")])
+    return con.execute("select count(*) from identity.decisions_rebuilt").fetchall()[0][0]
 
 
 def _keep_previous_map(con: duckdb.DuckDBPyConnection, where: str) -> None:
@@ -346,9 +352,9 @@ def resolve(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
         rounds = _resolve_whole(con)
     build_model(con, "identity", "persons")
     if update:
-        _update_link_decisions(con)
+        decided = _update_link_decisions(con)
     else:
-        con.execute("create or replace table identity.redecided_identifiers (identifier varchar)")
+        con.execute("create or replace table identity.redecided_pairs (left_identifier varchar, right_identifier varchar)")
         build_model(con, "identity", "link_decisions", {"all_links": True})
     record_id_changes(con, had_map)
     incremental.ensure_log(con, LOG)
@@ -364,4 +370,4 @@ def resolve(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
     persons, identifiers = con.execute("select count(distinct person_id), count(*) from identity.identity_map").fetchall()[0]
     figures = {"persons": persons, "identifiers": identifiers, "star_rounds": rounds[0], "guard_rounds": rounds[1],
                "mode": "incremental" if update else "whole", "identifiers_resolved_again": region if update else identifiers}
-    return {**figures, "events_compared": compared} if update else figures
+    return {**figures, "events_compared": compared, "pairs_decided_again": decided} if update else figures

@@ -4,19 +4,22 @@
 --   select * from identity.link_decisions d join identity.identifier_links l using (left_identifier, right_identifier)
 --   where d.person_id = 'p_...' and d.decision = 'merged'
 -- An incremental run ($all_links false) decides again only the pairs with an end in
--- identity.redecided_identifiers: the region resolved again and the ends of every link whose
--- evidence changed (any other pair has the same evidence, refusals and person as last time).
-with redecided as (
-    select identifier from identity.redecided_identifiers
-),
-
-links as (
+-- identity.region (the identifiers resolved again: only their refusals and persons can change) and
+-- the pairs of identity.redecided_pairs (the links of the records that changed: only their
+-- evidence can change); any other pair has the same evidence, refusals and person as last time.
+-- (Deciding again every pair of an identifier with a changed link instead: 10M events, one day,
+-- 939,326 pairs in 2.7-2.9 s against 173,914 in 1.5-2.0 s, three alternating runs.)
+with links as (
     select left_identifier, right_identifier, left_type, right_type, min(rule) as rule, count(*) as evidence_count,
            min(occurred_at) as first_seen_at, max(occurred_at) as last_seen_at
-    from identity.identifier_links
+    from identity.identifier_links as evidence
     where $all_links
-        or left_identifier in (select identifier from redecided)
-        or right_identifier in (select identifier from redecided)
+        or left_identifier in (select identifier from identity.region)
+        or right_identifier in (select identifier from identity.region)
+        or exists (
+            select 1 from identity.redecided_pairs as pairs
+            where pairs.left_identifier = evidence.left_identifier and pairs.right_identifier = evidence.right_identifier
+        )
     group by left_identifier, right_identifier, left_type, right_type
 ),
 

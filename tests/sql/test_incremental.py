@@ -523,3 +523,28 @@ def test_a_merge_re_decides_the_links_of_the_whole_region_not_only_the_new_ones(
         assert [(d, p) for _, _, d, p in decisions] == [("merged", merged)]
         assert con.execute("select count(*), count(distinct person_id) from identity.link_decisions").fetchall() == [(5, 1)]
     assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [dt.date(2025, 3, 1), dt.date(2025, 3, 2)])
+
+
+def test_a_known_link_seen_again_has_only_its_own_pair_decided_again(landing, tmp_path):
+    # day 1: u3 logs in on devices d3 and d5 (two links), u8 on d8. Day 2: d3 + u3 again. No link
+    # or identifier appeared or went, so no identifier is resolved again; only the pair (d3, u3)
+    # gained evidence, so only it is decided again -- not (d5, u3), which shares the end u3.
+    landing.put("web", "2025-03-01", "s.jsonl", "\n".join([
+        segment("m1", "d3", "u3"), segment("m2", "d5", "u3", ts="2025-03-01T11:00:00Z"), segment("m3", "d8", "u8"),
+    ]) + "\n")
+    warehouse = tmp_path / "w.duckdb"
+    build(landing.root, warehouse, [dt.date(2025, 3, 1)])
+    landing.put("web", "2025-03-02", "s.jsonl", segment("m4", "d3", "u3", ts="2025-03-02T09:00:00Z") + "\n")
+    after = build(landing.root, warehouse, [dt.date(2025, 3, 2)])
+    assert after["identity"]["mode"] == "incremental"
+    assert after["identity"]["identifiers_resolved_again"] == 0
+    assert after["identity"]["pairs_decided_again"] == 1
+    with connect(settings_for(landing.root, warehouse), read_only=True) as con:
+        decisions = con.execute("select left_identifier, right_identifier, evidence_count, strftime(last_seen_at, '%m-%d %H:%M'), decision "
+                                "from identity.link_decisions order by all").fetchall()
+        assert decisions == [
+            ("anonymous_id:d3", "user_id:u3", 2, "03-02 09:00", "merged"),
+            ("anonymous_id:d5", "user_id:u3", 1, "03-01 11:00", "merged"),
+            ("anonymous_id:d8", "user_id:u8", 1, "03-01 10:00", "merged"),
+        ]
+    assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [dt.date(2025, 3, 1), dt.date(2025, 3, 2)])
