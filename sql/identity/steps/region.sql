@@ -9,30 +9,44 @@
 -- identifiers of the records that changed (their sightings and links before and after the update:
 -- identity.sightings_before / sightings_rebuilt, links_before / links_rebuilt) can have appeared or
 -- disappeared, so only those are compared with the last build's (link_decisions, identity_map).
+-- The links are read from link_decisions (one row per distinct pair of the last build, with its
+-- evidence count) and the changed records' links, not from the 11M rows of identifier_links
+-- (10M events, one day, the same 11,873 identifiers: 2.7-4.3 s before, 1.5-1.9 s now; read-only,
+-- alternating runs).
 with candidate_links as (
     select left_identifier, right_identifier from identity.links_before
     union
     select left_identifier, right_identifier from identity.links_rebuilt
 ),
 
-current_links as (
-    select distinct links.left_identifier, links.right_identifier
-    from identity.identifier_links as links
-    inner join candidate_links as candidates
-        on candidates.left_identifier = links.left_identifier and candidates.right_identifier = links.right_identifier
-),
-
 previous_links as (
-    select decisions.left_identifier, decisions.right_identifier
+    select decisions.left_identifier, decisions.right_identifier, decisions.evidence_count
     from identity.link_decisions as decisions
     inner join candidate_links as candidates
         on candidates.left_identifier = decisions.left_identifier and candidates.right_identifier = decisions.right_identifier
 ),
 
-changed_links as (
-    select * from (select * from current_links except select * from previous_links) as added
+rows_before as (
+    select left_identifier, right_identifier, count(*) as link_rows from identity.links_before group by left_identifier, right_identifier
+),
+
+current_links as (
+    -- a candidate pair is linked now by a changed record's new links, or by a record that did not
+    -- change: the pair had more evidence last time (link_decisions.evidence_count, its rows in
+    -- identifier_links then) than the changed records' old links gave it
+    select left_identifier, right_identifier from identity.links_rebuilt
     union
-    select * from (select * from previous_links except select * from current_links) as removed
+    select previous_links.left_identifier, previous_links.right_identifier
+    from previous_links
+    left join rows_before
+        on rows_before.left_identifier = previous_links.left_identifier and rows_before.right_identifier = previous_links.right_identifier
+    where previous_links.evidence_count > coalesce(rows_before.link_rows, 0)
+),
+
+changed_links as (
+    select * from (select * from current_links except select left_identifier, right_identifier from previous_links) as added
+    union
+    select * from (select left_identifier, right_identifier from previous_links except select * from current_links) as removed
 ),
 
 candidate_identifiers as (
@@ -68,9 +82,8 @@ touched as (
 ),
 
 touching_links as (
-    select left_identifier, right_identifier from identity.identifier_links
-    where left_identifier in (select identifier from touched) or right_identifier in (select identifier from touched)
-    union
+    -- the links now and last time: a pair linked now was linked last time (link_decisions) or
+    -- appeared, and both ends of a pair that appeared are touched already
     select left_identifier, right_identifier from identity.link_decisions
     where left_identifier in (select identifier from touched) or right_identifier in (select identifier from touched)
 ),
