@@ -548,3 +548,27 @@ def test_a_known_link_seen_again_has_only_its_own_pair_decided_again(landing, tm
             ("anonymous_id:d8", "user_id:u8", 1, "03-01 10:00", "merged"),
         ]
     assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [dt.date(2025, 3, 1), dt.date(2025, 3, 2)])
+
+
+def test_a_link_still_held_by_another_record_does_not_disappear(landing, tmp_path):
+    # docs/performance.md, "The identity region": (d1, u1) has evidence 2 (m1 and m5); m1 is
+    # delivered again without its login. Its old link is one of the pair's two rows, so the pair is
+    # still linked (by m5): no link or identifier appeared or disappeared, nothing is resolved
+    # again, and only the pair's decision is made again, with evidence 1.
+    day = dt.date(2025, 3, 1)
+    landing.put("web", "2025-03-01", "s.jsonl", "\n".join([
+        segment("m1", "d1", "u1"), segment("m5", "d1", "u1", ts="2025-03-01T11:00:00Z"), segment("m3", "d3", "u3"),
+    ]) + "\n")
+    warehouse = tmp_path / "w.duckdb"
+    build(landing.root, warehouse, [day])
+    landing.put("web", "2025-03-01", "s.jsonl", "\n".join([
+        segment("m1", "d1"), segment("m5", "d1", "u1", ts="2025-03-01T11:00:00Z"), segment("m3", "d3", "u3"),
+    ]) + "\n")
+    after = build(landing.root, warehouse, [day])
+    assert after["identity"]["mode"] == "incremental"
+    assert after["identity"]["identifiers_resolved_again"] == 0
+    assert after["identity"]["pairs_decided_again"] == 1
+    with connect(settings_for(landing.root, warehouse), read_only=True) as con:
+        assert con.execute("select left_identifier, right_identifier, evidence_count from identity.link_decisions order by all").fetchall() == [
+            ("anonymous_id:d1", "user_id:u1", 1), ("anonymous_id:d3", "user_id:u3", 1)]
+    assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [day])
