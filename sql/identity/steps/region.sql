@@ -11,7 +11,7 @@
 -- disappeared, so only those are compared with the last build's (link_decisions, identity_map).
 -- The links are read from link_decisions (one row per distinct pair of the last build, with its
 -- evidence count) and the changed records' links, not from the 11M rows of identifier_links
--- (10M events, one day, the same 11,873 identifiers: 2.7-4.3 s before, 1.5-1.9 s now; read-only,
+-- (10M events, one day, the same 11,873 identifiers: 3.4-4.3 s before, 1.8-1.9 s now; read-only,
 -- alternating runs).
 with candidate_links as (
     select left_identifier, right_identifier from identity.links_before
