@@ -9,13 +9,24 @@ from pipelines.factory import sql_model_assets
 STREAM = dg.AssetKey(["journeys", "customer_stream"])
 
 
+#: the stream's event keys against the staged ones (unique by staging's event_key_unique check): as
+#: many rows, and the same sum of the keys' 64-bit hashes. An event missing and another twice would
+#: need two keys whose hashes are equal to pass. Counting the distinct keys instead took 4.7 s of the
+#: step at 10M events (this, warm: 0.45-0.5 s against 1.5 s)
+_EVERY_EVENT_ONCE = """
+select
+    (select count(*) from staging.events) as staged,
+    count(*) as in_stream,
+    (select sum(hash(event_key)) from staging.events) = sum(hash(event_key)) as same_keys
+from journeys.customer_stream
+"""
+
+
 def _stream_checks(con, settings):
-    staged, in_stream, distinct_keys = con.execute(
-        "select (select count(*) from staging.events), count(*), count(distinct event_key) from journeys.customer_stream"
-    ).fetchall()[0]
+    staged, in_stream, same_keys = con.execute(_EVERY_EVENT_ONCE).fetchall()[0]
     yield dg.AssetCheckResult(
-        check_name="every_event_once", passed=staged == in_stream == distinct_keys,
-        metadata={"staged_events": int(staged), "stream_rows": int(in_stream), "distinct_event_keys": int(distinct_keys)},
+        check_name="every_event_once", passed=staged == in_stream and bool(same_keys),
+        metadata={"staged_events": int(staged), "stream_rows": int(in_stream), "same_event_keys": bool(same_keys)},
     )
     gaps = con.execute(
         "select count(*) from (select person_id, max(sequence_number) as top, count(*) as n from journeys.customer_stream group by person_id) as s where top <> n"

@@ -1,8 +1,10 @@
-"""The conservation check fails when a row goes missing (so a green check means something)."""
+"""The checks fail when what they guard breaks (so a green check means something): the conservation
+check when a row goes missing, the stream's when an event is lost or doubled."""
 
-from journey_analytics import staging
+from journey_analytics import identity, journeys, staging
 from journey_analytics.warehouse import connect
 
+from pipelines.journeys import _stream_checks
 from pipelines.staging import _conservation
 from tests.conftest import load
 
@@ -22,3 +24,25 @@ def test_conservation_check_fails_when_a_staged_row_is_lost(landing, tmp_path):
     assert not results["conservation_crm"].passed
     assert results["conservation_crm"].metadata["rows_read"].value == 2
     assert results["conservation_web"].passed
+
+
+def test_every_event_once_fails_when_an_event_is_lost_or_doubled(landing, tmp_path):
+    page = '{"type": "page", "messageId": "%s", "timestamp": "2025-03-01T1%d:00:00Z", "anonymousId": "d1"}'
+    landing.put("web", "2025-03-01", "w.jsonl", "\n".join(page % (m, i) for i, m in enumerate(["m1", "m2", "m3"])) + "\n")
+    settings = load(landing.root, tmp_path / "w.duckdb")
+    with connect(settings) as con:
+        identity.resolve(con, settings)
+        for model in journeys.MODELS:
+            journeys.build_journey_model(con, model, settings)
+
+        def every_event_once():
+            return {r.check_name: r for r in _stream_checks(con, settings)}["every_event_once"]
+
+        assert every_event_once().passed
+        # m3 doubled in place of m2: as many rows as staged events, but not the same events
+        con.execute("update journeys.customer_stream set event_key = 'web:m3' where event_key = 'web:m2'")
+        swapped = every_event_once()
+        assert not swapped.passed
+        assert swapped.metadata["stream_rows"].value == swapped.metadata["staged_events"].value == 3
+        con.execute("delete from journeys.customer_stream where event_key = 'web:m3'")
+        assert not every_event_once().passed
