@@ -17,7 +17,7 @@ _EVERY_EVENT_ONCE = """
 select
     (select count(*) from staging.events) as staged,
     count(*) as in_stream,
-    (select sum(hash(event_key)) from staging.events) = sum(hash(event_key)) as same_keys
+    coalesce((select sum(hash(event_key)) from staging.events), 0) = coalesce(sum(hash(event_key)), 0) as same_keys
 from journeys.customer_stream
 """
 

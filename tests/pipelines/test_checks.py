@@ -46,3 +46,7 @@ def test_every_event_once_fails_when_an_event_is_lost_or_doubled(landing, tmp_pa
         assert swapped.metadata["stream_rows"].value == swapped.metadata["staged_events"].value == 3
         con.execute("delete from journeys.customer_stream where event_key = 'web:m3'")
         assert not every_event_once().passed
+        # no events at all (a warehouse of contacts only): nothing is lost
+        con.execute("delete from journeys.customer_stream")
+        con.execute("delete from staging.events")
+        assert every_event_once().passed
