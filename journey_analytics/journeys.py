@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from journey_analytics.warehouse import SQL_DIR, build_model, create_from_file, 
 
 MODELS = ("event_persons", "customer_stream")
 STEPS = SQL_DIR / "journeys" / "steps"
+STAGE_STEPS = SQL_DIR / "stages" / "steps"
 
 #: What changed in the stream since each model reading it was last built (docs/performance.md,
 #: "Incremental runs"): one row per reader and person whose rows changed from its
@@ -36,6 +38,11 @@ class StreamReader:
     scope_values: dict = field(default_factory=dict)
     also: tuple[str, ...] = ()
     reads: tuple[str, ...] = ()
+    #: which of a scope person's rows are built again (a condition on the model's row, named by the
+    #: model's table name, and its person's row `scope` of journeys.stream_scope)
+    rows_from: str = "{name}.sequence_number >= scope.from_sequence_number"
+    #: the model's SQL when it is not sql/<layer>/<name>.sql (a model built in steps)
+    sql_files: tuple[Path, ...] = ()
 
 
 #: customer_activity's kept rows of a changed person take its first purchase from the rows written
@@ -58,7 +65,8 @@ where unit_type = 'person' and is_current
 #: the models that build again only the changed persons' rows from from_sequence_number on, or from
 #: a little before: customer_activity from the last own event before it; touches and funnel_units
 #: from the start of the journey holding it (steps/journey_scope.sql; touches and journey_paths
-#: always by journey); stage_spells whole. In the order they are built.
+#: always by journey); funnel_levels the chains started within the funnel window before it
+#: (stages/steps/funnel_scope.sql); stage_spells whole.
 STREAM_READERS = {
     "journeys.customer_activity": StreamReader(("marts", "journeys"), STEPS / "customer_activity_scope.sql",
                                                also=(_FIRST_PURCHASE_UPDATE,)),
@@ -66,6 +74,10 @@ STREAM_READERS = {
     "journeys.journey_paths": StreamReader(("marts", "journeys", "stages"), STEPS / "journey_scope.sql", {"unit": "journey"},
                                            reads=("journeys.touches", "stages.event_stages")),
     "stages.event_stages": StreamReader(("stages",)),
+    "stages.funnel_levels": StreamReader(
+        ("stages",), STAGE_STEPS / "funnel_scope.sql", reads=("stages.event_stages",),
+        rows_from="(scope.chain_cut_epoch is null or epoch({name}.chain_start) >= scope.chain_cut_epoch)",
+        sql_files=tuple(STAGE_STEPS / f"funnel_{step}.sql" for step in ("first_level", "next_level", "strict", "any_order"))),
     "stages.funnel_units": StreamReader(("stages", "journeys"), STEPS / "journey_scope.sql"),
     "stages.stage_spells": StreamReader(("stages",), STEPS / "journey_scope.sql", {"unit": "person"}, also=(_CURRENT_SPELL_HOURS,),
                                         reads=("stages.event_stages",)),
@@ -233,7 +245,15 @@ def _ensure_stream_log(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"create table if not exists {STREAM_LOG} (consumer varchar, person_id varchar, from_sequence_number bigint)")
 
 
-def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values: dict, settings: Settings) -> dict:
+#: writes a stream reader built in steps (stages.build_funnel_levels): given the values (with
+#: $all_persons) and, for an incremental build, the condition of the rows it replaces and the
+#: statements to run in the same transaction with their parameters (None, (), {}: a whole build);
+#: returns how many rows it wrote
+StepWriter = Callable[[duckdb.DuckDBPyConnection, dict, str | None, tuple[str, ...], dict], int]
+
+
+def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values: dict, settings: Settings,
+                          write: StepWriter | None = None, can_update: bool = True) -> dict:
     """Build a model that reads journeys.customer_stream (one of STREAM_READERS) for what changed
     in the stream since its last build, from journeys.stream_changes: the changed persons' rows
     from the first changed one on are deleted and built again, in one transaction that also
@@ -242,19 +262,21 @@ def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values
     the changed part as journeys.stream_scope with $all_persons false: per person, the rows it
     writes again (from_sequence_number on) and reads (read_from_sequence_number on; the same unless
     the reader's scope step, a SELECT over the stream's scope and the model's last build, moves
-    them earlier)."""
+    them earlier). A model built in steps brings its own `write`; `can_update` False builds it
+    whole."""
     reader = STREAM_READERS[qualified]
     settings_read = [getattr(settings, section).model_dump_json() for section in reader.settings_read]
     layer, name = qualified.split(".")
     path = sql_path(layer, name)
     read_paths = [sql_path(*model.split(".")) for model in reader.reads]
-    print_ = incremental.fingerprint(settings_read, [path, *([reader.scope_step] if reader.scope_step else []), *read_paths])
+    print_ = incremental.fingerprint(settings_read, [*(reader.sql_files or [path]), *([reader.scope_step] if reader.scope_step else []),
+                                                     *read_paths])
     # no log: nothing tells what changed since this model's last build
     logged = table_exists(con, STREAM_LOG)
     _ensure_stream_log(con)
     everything = con.execute(f"select count(*) from {STREAM_LOG} where consumer = $model and person_id is null",
                              {"model": qualified}).fetchall()[0][0]
-    update = logged and not everything and incremental.may_update(con, qualified, print_, [qualified])
+    update = can_update and logged and not everything and incremental.may_update(con, qualified, print_, [qualified])
     incremental.forget(con, qualified)
     con.execute(f"create or replace table {STREAM_SCOPE} as select person_id, min(from_sequence_number) as from_sequence_number, "
                 f"min(from_sequence_number) as read_from_sequence_number "
@@ -266,13 +288,18 @@ def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values
         con.execute(f"drop table {STREAM_SCOPE}_moved")
     persons = con.execute(f"select count(*) from {STREAM_SCOPE}").fetchall()[0][0]
     if update:
-        rows = incremental.replace_rows(con, qualified, path, {**values, "all_persons": False},
-                                        f"exists (select 1 from {STREAM_SCOPE} as scope where scope.person_id = {name}.person_id "
-                                        f"and {name}.sequence_number >= scope.from_sequence_number)",
-                                        also=(*reader.also, f"delete from {STREAM_LOG} where consumer = $model"),
-                                        bound={**values, "model": qualified})
+        where = (f"exists (select 1 from {STREAM_SCOPE} as scope where scope.person_id = {name}.person_id "
+                 f"and {reader.rows_from.format(name=name)})")
+        also, bound = (*reader.also, f"delete from {STREAM_LOG} where consumer = $model"), {**values, "model": qualified}
+        if write:
+            rows = write(con, {**values, "all_persons": False}, where, also, bound)
+        else:
+            rows = incremental.replace_rows(con, qualified, path, {**values, "all_persons": False}, where, also=also, bound=bound)
     else:
-        rows = build_model(con, layer, name, {**values, "all_persons": True})
+        if write:
+            rows = write(con, {**values, "all_persons": True}, None, (), {})
+        else:
+            rows = build_model(con, layer, name, {**values, "all_persons": True})
         con.execute(f"delete from {STREAM_LOG} where consumer = $model", {"model": qualified})
     con.execute(f"drop table {STREAM_SCOPE}")
     incremental.record(con, qualified, print_)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from journey_analytics.journeys import STREAM_READERS, build_stream_consumer, data_end
+from journey_analytics.journeys import STREAM_READERS, STREAM_SCOPE, build_stream_consumer, data_end
 from journey_analytics.settings import Settings
 from journey_analytics.warehouse import SQL_DIR, bind, build_model, create_from_file, write_table
 
@@ -54,23 +54,41 @@ def _step_sql(name: str) -> str:
     return (STEPS / f"{name}.sql").read_text()
 
 
-def build_funnel_levels(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
+def build_funnel_levels(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
     """stages.funnel_levels: every (unit, level) completion of a chain, in the configured order mode.
 
-    Ordered chains are followed level by level up the longest model (one set-based step each);
-    strict and any-order chains are found in one statement.
+    Ordered chains are followed level by level up the longest model (one set-based step each),
+    and an incremental run follows again only the chains the stream's changes can reach
+    (steps/funnel_scope.sql); strict and any-order chains are found in one statement, whole.
     """
-    values = params(settings)
     mode = settings.stages.order_mode
-    if mode != "ordered":
-        create_from_file(con, "stages.funnel_levels", STEPS / f"{'funnel_strict' if mode == 'strict' else 'funnel_any_order'}.sql", values)
-        return con.execute("select count(*) from stages.funnel_levels").fetchall()[0][0]
-    create_from_file(con, "stages.funnel_levels", STEPS / "funnel_first_level.sql", values)
     deepest = max(len(settings.stages.models[m].stages) for m in settings.stages.active_models)
-    step = _step_sql("funnel_next_level")
-    for level in range(2, deepest + 1):
-        con.execute(f"insert into stages.funnel_levels\n{step}", bind(step, {**values, "level": level}))
-    return con.execute("select count(*) from stages.funnel_levels").fetchall()[0][0]
+
+    def write(con: duckdb.DuckDBPyConnection, values: dict, where: str | None, also: tuple[str, ...], bound: dict) -> int:
+        if mode != "ordered":
+            create_from_file(con, "stages.funnel_levels", STEPS / f"{'funnel_strict' if mode == 'strict' else 'funnel_any_order'}.sql", values)
+            return con.execute("select count(*) from stages.funnel_levels").fetchall()[0][0]
+        first, step = _step_sql("funnel_first_level"), _step_sql("funnel_next_level")
+        if where is None:
+            # a whole build has no cuts: its (empty) scope gets the column the steps read
+            con.execute(f"alter table {STREAM_SCOPE} add column chain_cut_epoch double")
+            create_from_file(con, "stages.funnel_levels", STEPS / "funnel_first_level.sql", values)
+        else:
+            # the replaced chains go, and the new ones are followed up, in one transaction
+            con.execute("begin transaction")
+            con.execute(f"delete from stages.funnel_levels where {where}")
+            written = con.execute(f"insert into stages.funnel_levels\n{first}", bind(first, values)).fetchall()[0][0]
+        for level in range(2, deepest + 1):
+            added = con.execute(f"insert into stages.funnel_levels\n{step}", bind(step, {**values, "level": level})).fetchall()[0][0]
+            written = added if where is None else written + added
+        if where is None:
+            return con.execute("select count(*) from stages.funnel_levels").fetchall()[0][0]
+        for statement in also:
+            con.execute(statement, bind(statement, bound))
+        con.execute("commit")
+        return written
+
+    return build_stream_consumer(con, "stages.funnel_levels", params(settings), settings, write=write, can_update=mode == "ordered")
 
 
 def build_stage_model(con: duckdb.DuckDBPyConnection, name: str, settings: Settings) -> int | dict:

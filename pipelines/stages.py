@@ -30,7 +30,8 @@ DESCRIPTIONS = {
 stage_assets = sql_model_assets(
     "stages", MODELS, build=lambda con, table, settings: build_stage_model(con, table, settings), aliases=REFERENCE,
     descriptions=DESCRIPTIONS,
-    extra_deps={"funnel_levels": [dg.AssetKey(["stages", "event_stages"])]},
+    # built in steps (sql/stages/steps/funnel_*.sql): the stage events, and the stream its incremental scope reads
+    extra_deps={"funnel_levels": [dg.AssetKey(["stages", "event_stages"]), dg.AssetKey(["journeys", "customer_stream"])]},
     checks={"unit_progress": ([dg.AssetCheckSpec("each_unit_once_per_stage_model", asset=PROGRESS,
                                                  description="Each journey and person has one progress row per stage model.")],
                               _progress_checks)},

@@ -11,6 +11,8 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
+
 from journey_analytics import identity, journeys, marts, stages, staging
 from journey_analytics.generator import GeneratorConfig, generate
 from journey_analytics.ingest.landing import SOURCES, delivery_dates
@@ -85,7 +87,10 @@ def scope(figures: dict, model: str) -> list:
     return [figures[model][k] for k in ("mode", "persons_built_again", "rows_built_again")]
 
 
-def test_daily_runs_end_equal_to_a_whole_rebuild(tmp_path):
+@pytest.mark.parametrize("overrides", [{}, {"stages": {"window_days": 2}}], ids=["defaults", "two_day_funnel_window"])
+def test_daily_runs_end_equal_to_a_whole_rebuild(tmp_path, overrides):
+    # with a two-day funnel window, funnel_levels keeps the chains of changed persons started
+    # before their first new event less the window (steps/funnel_scope.sql)
     generate(GeneratorConfig(customers=150, days=14, seed=5, start=dt.date(2025, 3, 1)), tmp_path / "gen")
     everything = tmp_path / "gen" / "landing"
     dates = delivery_dates(everything)
@@ -93,15 +98,15 @@ def test_daily_runs_end_equal_to_a_whole_rebuild(tmp_path):
     warehouse = tmp_path / "daily.duckdb"
     for day in dates[:9]:
         copy_day(everything, daily, day)
-    first = build(daily, warehouse, dates[:9])
+    first = build(daily, warehouse, dates[:9], **overrides)
     assert first["identity"]["mode"] == "whole" and first["customer_stream"]["mode"] == "whole"
     assert {first[model]["mode"] for model in journeys.STREAM_READERS} == {"whole"}
     runs = []
     for day in dates[9:]:
         copy_day(everything, daily, day)
-        runs.append(build(daily, warehouse, [day]))
+        runs.append(build(daily, warehouse, [day], **overrides))
     # every later run was incremental, and did less than the whole
-    whole = build(everything, tmp_path / "whole.duckdb", dates)
+    whole = build(everything, tmp_path / "whole.duckdb", dates, **overrides)
     for figures in runs:
         assert figures["identity"]["mode"] == figures["event_persons"]["mode"] == figures["customer_stream"]["mode"] == "incremental"
         assert figures["identity"]["identifiers_resolved_again"] < whole["identity"]["identifiers"]
@@ -287,6 +292,38 @@ def test_with_the_person_as_funnel_unit_a_continued_person_has_its_unit_built_ag
     assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [dt.date(2025, 3, 1), dt.date(2025, 3, 2)], **person_unit)
 
 
+def _track(message_id: str, anonymous_id: str, event: str, ts: str) -> str:
+    return json.dumps({"type": "track", "event": event, "messageId": message_id, "timestamp": ts, "anonymousId": anonymous_id})
+
+
+def test_funnel_chains_started_a_window_before_the_new_events_are_kept(landing, tmp_path):
+    # stages.funnel_levels (order mode 'ordered', window 3 days here) follows again only the chains
+    # of a changed person started at or after its first new event less the window
+    # (steps/funnel_scope.sql). d1: a first page view (awareness) on 20 February 10:00 and a
+    # product view (consideration) at 10:05; arriving on day 2, an ad landing (awareness: paid
+    # search) on 1 March 09:00, a product view and a cart addition (decision). The first new event
+    # is the ad view: the cut is 26 February 09:00, so the 20 February chain (levels 1 and 2) is
+    # kept and the new chain's three levels are written. e1: a first view on 27 February 10:00 and,
+    # arriving on day 2, a product view on 1 March 10:00: the cut (26 February 10:00) comes before
+    # the chain's start, so the chain is followed again whole, now to level 2 (two rows).
+    window = {"stages": {"window_days": 3}}
+    warehouse, second = two_web_deliveries(landing, tmp_path, [
+        segment("v1", "d1", ts="2025-02-20T10:00:00Z"), _track("p1", "d1", "Product Viewed", "2025-02-20T10:05:00Z"),
+        segment("w1", "e1", ts="2025-02-27T10:00:00Z")], [
+        segment("a2", "d1", ts="2025-03-01T09:00:00Z", url="https://shop.example.com/?utm_medium=cpc&utm_source=google"),
+        _track("p2", "d1", "Product Viewed", "2025-03-01T09:02:00Z"), _track("c2", "d1", "Product Added", "2025-03-01T09:05:00Z"),
+        _track("q2", "e1", "Product Viewed", "2025-03-01T10:00:00Z")], **window)
+    assert second["customer_stream"]["persons_continued"] == 2
+    assert scope(second, "stages.funnel_levels") == ["incremental", 2, 5]
+    levels = query(landing.root, warehouse, "select split_part(stream.event_key, ':', 2), levels.level, levels.chain_start "
+                                            "from stages.funnel_levels as levels inner join journeys.customer_stream as stream "
+                                            "on stream.person_id = levels.person_id and stream.sequence_number = levels.sequence_number")
+    d1_old, d1_new, e1 = dt.datetime(2025, 2, 20, 10, 0), dt.datetime(2025, 3, 1, 9, 0), dt.datetime(2025, 2, 27, 10, 0)
+    assert sorted(levels) == sorted([("v1", 1, d1_old), ("p1", 2, d1_old), ("w1", 1, e1), ("q2", 2, e1),
+                                     ("a2", 1, d1_new), ("p2", 2, d1_new), ("c2", 3, d1_new)])
+    assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [dt.date(2025, 3, 1), dt.date(2025, 3, 2)], **window)
+
+
 def test_a_persons_first_purchase_arriving_later_reaches_the_activity_rows_kept(landing, tmp_path):
     # customer_activity keeps a continued person's rows before its last own event ahead of the new
     # ones, but their first_purchase_at must become the new order's: d1 views p1 (10:00) and p2
@@ -421,7 +458,7 @@ def test_derived_events_are_written_again_only_where_their_rows_changed(landing,
 
 
 def test_a_reader_of_another_readers_rows_rebuilds_whole_when_that_readers_sql_changed(landing, tmp_path, monkeypatch):
-    # stage_spells and journey_paths read event_stages' rows: when event_stages' SQL changes it is
+    # stage_spells, funnel_levels and journey_paths read event_stages' rows: when event_stages' SQL changes it is
     # built again whole, and its rows may change where the stream did not, so they must be too
     # (StreamReader.reads); the readers that do not read it stay incremental
     landing.put("web", "2025-03-01", "s.jsonl", "\n".join([segment("m1", "d1"), segment("m2", "d2")]) + "\n")
@@ -435,7 +472,8 @@ def test_a_reader_of_another_readers_rows_rebuilds_whole_when_that_readers_sql_c
     second = build(landing.root, warehouse, [dt.date(2025, 3, 2)])
     assert {m: second[m]["mode"] for m in journeys.STREAM_READERS} == {
         "journeys.customer_activity": "incremental", "journeys.touches": "incremental", "journeys.journey_paths": "whole",
-        "stages.event_stages": "whole", "stages.funnel_units": "incremental", "stages.stage_spells": "whole"}
+        "stages.event_stages": "whole", "stages.funnel_levels": "whole", "stages.funnel_units": "incremental",
+        "stages.stage_spells": "whole"}
 
 def test_withdrawing_a_shared_devices_nearest_login_moves_its_anonymous_event_back(landing, tmp_path):
     # docs/journeys.md, nearest_identified_event: device D is refused (two logins, u2 and u3, one

@@ -7,10 +7,20 @@
 -- A chain belongs to the unit its first event belongs to, but may continue with any later event of
 -- the same person inside the window: a journey that ends at its purchase still reaches retention
 -- when the person buys again within the window of the journey's chain.
+--
+-- An incremental run ($all_persons false) extends only the chains of journeys.stream_scope's
+-- persons started at or after their chain_cut_epoch (steps/funnel_scope.sql; the older ones are
+-- kept), with those persons' stage events at or after it.
 with previous as (
-    select stage_model, unit_id, person_id, reached_at as happened_at, sequence_number, chain_start, 0 as kind
-    from stages.funnel_levels
-    where level = $level - 1
+    select levels.stage_model, levels.unit_id, levels.person_id, levels.reached_at as happened_at, levels.sequence_number,
+        levels.chain_start, 0 as kind
+    from stages.funnel_levels as levels
+    left join journeys.stream_scope as scope on scope.person_id = levels.person_id
+    where levels.level = $level - 1
+        and (
+            $all_persons
+            or (scope.person_id is not null and (scope.chain_cut_epoch is null or epoch(levels.chain_start) >= scope.chain_cut_epoch))
+        )
 ),
 
 spans as (
