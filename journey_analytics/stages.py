@@ -72,20 +72,19 @@ def build_funnel_levels(con: duckdb.DuckDBPyConnection, settings: Settings) -> d
         if where is None:
             # a whole build has no cuts: its (empty) scope gets the column the steps read
             con.execute(f"alter table {STREAM_SCOPE} add column chain_cut_epoch double")
-            create_from_file(con, "stages.funnel_levels", STEPS / "funnel_first_level.sql", values)
+            verb = "create or replace table stages.funnel_levels as"
         else:
             # the replaced chains go, and the new ones are followed up, in one transaction
             con.execute("begin transaction")
             con.execute(f"delete from stages.funnel_levels where {where}")
-            written = con.execute(f"insert into stages.funnel_levels\n{first}", bind(first, values)).fetchall()[0][0]
+            verb = "insert into stages.funnel_levels"
+        written = con.execute(f"{verb}\n{first}", bind(first, values)).fetchall()[0][0]
         for level in range(2, deepest + 1):
-            added = con.execute(f"insert into stages.funnel_levels\n{step}", bind(step, {**values, "level": level})).fetchall()[0][0]
-            written = added if where is None else written + added
-        if where is None:
-            return con.execute("select count(*) from stages.funnel_levels").fetchall()[0][0]
-        for statement in also:
-            con.execute(statement, bind(statement, bound))
-        con.execute("commit")
+            written += con.execute(f"insert into stages.funnel_levels\n{step}", bind(step, {**values, "level": level})).fetchall()[0][0]
+        if where is not None:
+            for statement in also:
+                con.execute(statement, bind(statement, bound))
+            con.execute("commit")
         return written
 
     return build_stream_consumer(con, "stages.funnel_levels", params(settings), settings, write=write, can_update=mode == "ordered")
