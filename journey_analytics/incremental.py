@@ -12,6 +12,7 @@ docs/performance.md ("Incremental runs") says what each model redoes.
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -87,14 +88,22 @@ def replace_rows(con: duckdb.DuckDBPyConnection, qualified: str, path: Path, val
     for statement in prepare:
         con.execute(statement)
     written = con.execute(f"select count(*) from {qualified}_rebuilt").fetchall()[0][0]
+    with replacing(con, qualified, where, also, bound):
+        con.execute(f"insert into {qualified} select * from {qualified}_rebuilt")
+    con.execute(f"drop table {qualified}_rebuilt")
+    return written
+
+
+@contextmanager
+def replacing(con: duckdb.DuckDBPyConnection, qualified: str, where: str, also: tuple[str, ...] = (), bound: dict | None = None):
+    """One transaction that deletes the rows of `qualified` matching `where`, runs the body (which
+    writes their replacements), then the statements `also` (with the parameters `bound` they use)."""
     con.execute("begin transaction")
     con.execute(f"delete from {qualified} where {where}")
-    con.execute(f"insert into {qualified} select * from {qualified}_rebuilt")
+    yield
     for statement in also:
         con.execute(statement, bind(statement, bound or {}))
     con.execute("commit")
-    con.execute(f"drop table {qualified}_rebuilt")
-    return written
 
 
 #: The staged events whose row or person changed (docs/performance.md, "Incremental runs"): each

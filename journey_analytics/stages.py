@@ -10,6 +10,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from journey_analytics import incremental
 from journey_analytics.journeys import STREAM_READERS, STREAM_SCOPE, build_stream_consumer, data_end
 from journey_analytics.settings import Settings
 from journey_analytics.warehouse import SQL_DIR, bind, build_model, create_from_file, write_table
@@ -69,23 +70,20 @@ def build_funnel_levels(con: duckdb.DuckDBPyConnection, settings: Settings) -> d
             create_from_file(con, "stages.funnel_levels", STEPS / f"{'funnel_strict' if mode == 'strict' else 'funnel_any_order'}.sql", values)
             return con.execute("select count(*) from stages.funnel_levels").fetchall()[0][0]
         first, step = _step_sql("funnel_first_level"), _step_sql("funnel_next_level")
+
+        def follow(verb: str) -> int:
+            written = con.execute(f"{verb}\n{first}", bind(first, values)).fetchall()[0][0]
+            for level in range(2, deepest + 1):
+                written += con.execute(f"insert into stages.funnel_levels\n{step}", bind(step, {**values, "level": level})).fetchall()[0][0]
+            return written
+
         if where is None:
             # a whole build has no cuts: its (empty) scope gets the column the steps read
             con.execute(f"alter table {STREAM_SCOPE} add column chain_cut_epoch double")
-            verb = "create or replace table stages.funnel_levels as"
-        else:
-            # the replaced chains go, and the new ones are followed up, in one transaction
-            con.execute("begin transaction")
-            con.execute(f"delete from stages.funnel_levels where {where}")
-            verb = "insert into stages.funnel_levels"
-        written = con.execute(f"{verb}\n{first}", bind(first, values)).fetchall()[0][0]
-        for level in range(2, deepest + 1):
-            written += con.execute(f"insert into stages.funnel_levels\n{step}", bind(step, {**values, "level": level})).fetchall()[0][0]
-        if where is not None:
-            for statement in also:
-                con.execute(statement, bind(statement, bound))
-            con.execute("commit")
-        return written
+            return follow("create or replace table stages.funnel_levels as")
+        # the replaced chains go, and the new ones are followed up, in one transaction
+        with incremental.replacing(con, "stages.funnel_levels", where, also, bound):
+            return follow("insert into stages.funnel_levels")
 
     return build_stream_consumer(con, "stages.funnel_levels", params(settings), settings, write=write, can_update=mode == "ordered")
 
