@@ -18,10 +18,13 @@
 -- (docs/performance.md, "Incremental runs").
 -- Columns: the stream's own (person, order, neighbours, occurrences, session, journey) and the
 -- event fields journey analysis reads (time, source, activity, channel, touchpoint, campaign,
--- revenue, device, source session, order, page, attributes). An event's identifiers (user_id,
--- contact_id, email_hash, phone_hash, loyalty_id), its referrer and its lineage (source_format,
--- _source_file, _source_row, _delivery_date) stay in staging.events, joined by event_key: copying
--- them into the stream too cost about 3.5 of its 26 s at 10M events (docs/journeys.md).
+-- revenue, device, source session, order, and score: attributes.score as a number, null where the
+-- attributes have none or it is not a number, what stage rules bound). An event's identifiers
+-- (user_id, contact_id, email_hash, phone_hash, loyalty_id), its page and referrer URLs, its
+-- attributes JSON and its lineage (source_format, _source_file, _source_row, _delivery_date) stay
+-- in staging.events, joined by event_key: copying the identifiers too cost about 3.5 of the
+-- stream's 26 s at 10M events; the page URL and attributes, about 3 of 46 s and a fifth of the
+-- blocks written (docs/journeys.md, docs/performance.md).
 -- The windows run over the few columns they need; the event's own fields (its time, source, activity
 -- and channel included) join back at the end by event_key, so that the later window passes do not
 -- carry them through their sorts. Only the first pass sorts by the order's three keys; the later
@@ -144,6 +147,30 @@ journey_numbers as (
     from journey_starts
 ),
 
+staged_fields as (
+    -- the score is taken before the join, so that the attributes do not go into its hash table
+    select
+        event_key,
+        occurred_at,
+        source,
+        activity,
+        channel,
+        touchpoint_type,
+        touchpoint,
+        campaign_source,
+        campaign_medium,
+        campaign_name,
+        campaign_term,
+        campaign_content,
+        revenue,
+        currency,
+        session_id,
+        anonymous_id,
+        order_id,
+        case when attributes like '%"score"%' then try_cast(json_extract_string(attributes, '$.score') as double) end as score
+    from staging.events
+),
+
 final as (
     select
         journey_numbers.person_id,
@@ -175,10 +202,9 @@ final as (
         journey_numbers.starts_journey = 1 as is_journey_start,
         staged.anonymous_id,
         staged.order_id,
-        staged.page_url,
-        staged.attributes
+        staged.score
     from journey_numbers
-    inner join staging.events as staged on staged.event_key = journey_numbers.event_key
+    inner join staged_fields as staged on staged.event_key = journey_numbers.event_key
     left join sessions on sessions.event_key = journey_numbers.event_key
 )
 

@@ -7,7 +7,8 @@
 -- The rules are matched once per distinct profile of the stream's events -- (activity, channel,
 -- touchpoint type, occurrence, score) -- and each event takes its profile's stage by a join: the
 -- same table as matching every event, without grouping millions of matches by event (10M events:
--- 3.7 -> 1.1 s). The score is read from attributes only for activities a rule bounds by score.
+-- 3.7 -> 1.1 s). The score (the stream's, attributes.score) counts only for activities a rule
+-- bounds by score: other activities' profiles do not split on it.
 -- An incremental run ($all_persons false) classifies only the rows journeys.stream_scope names: each
 -- changed person's rows from its from_sequence_number on (an event's stage depends on its own row
 -- only; docs/performance.md, "Incremental runs").
@@ -27,10 +28,7 @@ stream as (
         changed.touchpoint_type,
         changed.touchpoint,
         changed.activity_occurrence,
-        case
-            when changed.activity in (select activity from score_activities)
-                then try_cast(json_extract_string(changed.attributes, '$.score') as double)
-        end as score
+        case when changed.activity in (select activity from score_activities) then changed.score end as score
     from journeys.customer_stream as changed
     left join journeys.stream_scope as scope on scope.person_id = changed.person_id
     where changed.activity in (select activity from stages.stage_rules)

@@ -101,29 +101,29 @@ def test_event_stages_on_hand_worked_events(tmp_path):
         {"stage": "c", "activities": ["responded_to_survey"], "min_score": 9},
         {"stage": "b", "activities": ["responded_to_survey"], "max_score": 6},
         {"stage": "c", "activities": ["completed_order"], "min_occurrence": 2}]}
-    # (key, person, activity, channel, touchpoint type, occurrence, attributes)
+    # (key, person, activity, channel, touchpoint type, occurrence, score: the stream's attributes.score)
     events = [
         ("e1", "p1", "viewed_page", "email", None, 1, None),  # email rule and first view: a
         ("e2", "p1", "viewed_page", None, None, 2, None),  # no rule
         ("e3", "p1", "viewed_page", None, "product", 3, None),  # product page: b
         ("e4", "p1", "viewed_page", "email", "product", 4, None),  # a and b: the furthest, b
-        ("e5", "p1", "responded_to_survey", None, None, 1, '{"score": 10}'),  # promoter: c
-        ("e6", "p1", "responded_to_survey", None, None, 2, '{"score": 7}'),  # passive: no rule
+        ("e5", "p1", "responded_to_survey", None, None, 1, 10.0),  # promoter: c
+        ("e6", "p1", "responded_to_survey", None, None, 2, 7.0),  # passive: no rule
         ("e7", "p1", "responded_to_survey", None, None, 3, None),  # no score: no rule
-        ("e8", "p1", "responded_to_survey", None, None, 4, '{"score": "3"}'),  # detractor: b
+        ("e8", "p1", "responded_to_survey", None, None, 4, 3.0),  # detractor: b
         ("e9", "p1", "completed_order", "store", None, 1, None),  # first order: no rule
         ("e10", "p1", "completed_order", "store", None, 2, None),  # repeat order: c
         ("q1", "p2", "viewed_page", "email", None, 1, None),  # e1's profile: a
-        ("q2", "p2", "viewed_page", None, None, 2, '{"score": 10}'),  # a score no viewed_page rule reads: no rule
+        ("q2", "p2", "viewed_page", None, None, 2, 10.0),  # a score no viewed_page rule reads: no rule
     ]
     stream = pl.DataFrame(
         [{"person_id": person, "journey_id": f"{person}:1", "event_key": key,
           "occurred_at": dt.datetime(2025, 1, 1) + dt.timedelta(hours=i), "sequence_number": i + 1, "activity": activity,
-          "channel": channel, "touchpoint_type": tp_type, "touchpoint": None, "activity_occurrence": occurrence, "attributes": attributes}
-         for i, (key, person, activity, channel, tp_type, occurrence, attributes) in enumerate(events)],
+          "channel": channel, "touchpoint_type": tp_type, "touchpoint": None, "activity_occurrence": occurrence, "score": score}
+         for i, (key, person, activity, channel, tp_type, occurrence, score) in enumerate(events)],
         schema={"person_id": pl.String, "journey_id": pl.String, "event_key": pl.String, "occurred_at": pl.Datetime("us"),
                 "sequence_number": pl.Int64, "activity": pl.String, "channel": pl.String, "touchpoint_type": pl.String,
-                "touchpoint": pl.String, "activity_occurrence": pl.Int64, "attributes": pl.String})
+                "touchpoint": pl.String, "activity_occurrence": pl.Int64, "score": pl.Float64})
     settings = load_settings(warehouse_path=tmp_path / "w.duckdb", duckdb_temp_dir=tmp_path / "spill",
                              stages={"active_models": ["t", "default"], "models": {"t": model}})
     with connect(settings) as con:

@@ -610,3 +610,22 @@ def test_a_link_still_held_by_another_record_does_not_disappear(landing, tmp_pat
         assert con.execute("select left_identifier, right_identifier, evidence_count from identity.link_decisions order by all").fetchall() == [
             ("anonymous_id:d1", "user_id:u1", 1), ("anonymous_id:d3", "user_id:u3", 1)]
     assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [day])
+
+
+def test_a_corrected_survey_score_moves_the_event_to_its_stage_in_a_daily_run(landing, tmp_path):
+    # the stream keeps attributes.score (not the attributes JSON): a re-delivered survey whose
+    # score alone changed is compared by it, so its person's stream and stages are built again
+    header = "activity_id,contact_id,activity_type,occurred_at,channel,score\n"
+    day = dt.date(2025, 3, 1)
+    warehouse = tmp_path / "w.duckdb"
+    landing.put("crm", "2025-03-01", "contacts.csv", "contact_id,email,user_id\nC1,ann@example.com,u1\n")
+    survey = landing.put("crm", "2025-03-01", "activities.csv", header + "A1,C1,survey_response,2025-03-01T10:00:00Z,web,6\n")
+    build(landing.root, warehouse, [day])
+    stage = "select stage from stages.event_stages where stage_model = 'default' and event_key = 'crm:activity:A1'"
+    assert query(landing.root, warehouse, stage) == []  # a passive's answer: no stage of the default model
+    survey.write_text(header + "A1,C1,survey_response,2025-03-01T10:00:00Z,web,10\n")
+    after = build(landing.root, warehouse, [day])
+    assert after["customer_stream"]["mode"] == "incremental" and after["customer_stream"]["persons_built_again"] == 1
+    assert query(landing.root, warehouse, "select score from journeys.customer_stream") == [(10.0,)]
+    assert query(landing.root, warehouse, stage) == [("advocacy",)]  # a promoter
+    assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [day])

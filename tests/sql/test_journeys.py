@@ -107,3 +107,22 @@ def test_a_purchase_ends_a_journey_and_the_next_touch_starts_another(landing, tm
     assert rows["activity"].to_list() == ["viewed_page", "completed_order", "viewed_page", "viewed_page"]
     assert rows["activity_occurrence"].to_list() == [1, 1, 2, 3]
     assert rows["activity_repeated_at"].to_list() == [dt.datetime(2025, 3, 4, 10), None, dt.datetime(2025, 4, 10, 10), None]
+
+
+def test_the_stream_carries_the_attributes_score_as_a_number_and_leaves_the_page_and_attributes_in_staging(landing, tmp_path):
+    landing.put("crm", "2025-03-01", "activities.csv", "activity_id,contact_id,activity_type,occurred_at,channel,score\n"
+                "A1,C1,survey_response,2025-03-01T10:00:00Z,web,9\n"  # a number: 9.0
+                "A2,C1,survey_response,2025-03-01T11:00:00Z,web,\n"  # no score: null
+                "A3,C1,call,2025-03-01T12:00:00Z,phone,0\n")  # zero is a score, not a missing one
+    landing.put("web", "2025-03-01", "w.jsonl", page("m1", "d1", "2025-03-01T13:00:00Z", user="u1", path="/shoes") + "\n")
+    landing.put("crm", "2025-03-01", "contacts.csv", "contact_id,email,user_id\nC1,ann@example.com,u1\n")
+    rows = stream(landing, tmp_path)
+    assert rows["event_key"].to_list() == ["crm:activity:A1", "crm:activity:A2", "crm:activity:A3", "web:m1"]
+    assert rows["score"].to_list() == [9.0, None, 0.0, None]
+    assert "page_url" not in rows.columns and "attributes" not in rows.columns
+    # one join away, by event_key (docs/journeys.md)
+    settings = load(landing.root, tmp_path / "w.duckdb")
+    with connect(settings, read_only=True) as con:
+        page_url = fetch(con, "select staged.page_url from journeys.customer_stream as stream "
+                              "inner join staging.events as staged on staged.event_key = stream.event_key where stream.source = 'web'")
+    assert page_url.item() == "https://shop.example.com/shoes"

@@ -40,7 +40,7 @@ def stream(rows: list[tuple]) -> pl.DataFrame:
     return frame.select(list(STREAM_SCHEMA)).with_columns(
         pl.int_range(1, pl.len() + 1).over("person_id", "activity").cast(pl.Int64).alias("activity_occurrence"),
         pl.col("journey_id").rank("dense").over("person_id").cast(pl.Int64).alias("journey_number"),
-        pl.lit(None, pl.String).alias("attributes"),
+        pl.lit(None, pl.Float64).alias("score"),
         pl.col("channel").shift(1).over("person_id", order_by="sequence_number").alias("previous_channel"))
 
 

@@ -1,6 +1,6 @@
 -- The persons whose stream an incremental run builds again, and from where (docs/performance.md,
 -- "Incremental runs"). Compared with the stream of the last build, an event may have appeared,
--- disappeared, changed person or rule, or changed a column the stream copies from staging.events.
+-- disappeared, changed person or rule, or changed a column the stream copies (or its score) from staging.events.
 -- A person touched only by events that appeared keeps the rows before its first new event in the
 -- stream's order (occurred_at, source_rank, event_key): from_* hold that event's key, and only
 -- the rows from there on are built again (steps/stream_suffix.sql). A person an event left,
@@ -16,7 +16,12 @@ with logged as (
 ),
 
 current_events as (
-    select staged.*, persons.person_id, persons.person_rule, coalesce(ranks.source_rank, 99) as source_rank
+    select
+        staged.*,
+        case when staged.attributes like '%"score"%' then try_cast(json_extract_string(staged.attributes, '$.score') as double) end as score,
+        persons.person_id,
+        persons.person_rule,
+        coalesce(ranks.source_rank, 99) as source_rank
     from staging.events as staged
     inner join journeys.event_persons as persons on persons.event_key = staged.event_key
     left join journeys.source_ranks as ranks on ranks.source = staged.source
@@ -58,8 +63,7 @@ compared as (
         or current_events.session_id is distinct from stream.source_session_id
         or current_events.anonymous_id is distinct from stream.anonymous_id
         or current_events.order_id is distinct from stream.order_id
-        or current_events.page_url is distinct from stream.page_url
-        or current_events.attributes is distinct from stream.attributes
+        or current_events.score is distinct from stream.score
 ),
 
 rebuilt_whole as (

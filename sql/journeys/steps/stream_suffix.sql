@@ -80,8 +80,7 @@ events as (
         staged.currency,
         staged.session_id,
         staged.order_id,
-        staged.page_url,
-        staged.attributes,
+        case when staged.attributes like '%"score"%' then try_cast(json_extract_string(staged.attributes, '$.score') as double) end as score,
         persons.person_id,
         persons.person_rule,
         coalesce(ranks.source_rank, 99) as source_rank,
@@ -99,7 +98,7 @@ suffix_events as (
     select
         event_key, source, activity, channel, occurred_at, anonymous_id, person_id, person_rule, source_rank,
         touchpoint_type, touchpoint, campaign_source, campaign_medium, campaign_name, campaign_term, campaign_content,
-        revenue, currency, session_id, order_id, page_url, attributes
+        revenue, currency, session_id, order_id, score
     from events
     where occurred_at > from_occurred_at
         or (occurred_at = from_occurred_at and source_rank > from_source_rank)
@@ -139,8 +138,7 @@ ordered as (
         numbered.currency,
         numbered.session_id,
         numbered.order_id,
-        numbered.page_url,
-        numbered.attributes,
+        numbered.score,
         numbered.next_channel,
         coalesce(last_rows.sequence_number, 0) + numbered.suffix_number as sequence_number,
         coalesce(last_rows.journey_number, 0) as prefix_journeys,
@@ -321,8 +319,7 @@ final as (
         journey_numbers.starts_journey = 1 as is_journey_start,
         journey_numbers.anonymous_id,
         journey_numbers.order_id,
-        journey_numbers.page_url,
-        journey_numbers.attributes
+        journey_numbers.score
     from journey_numbers
     left join sessions on sessions.event_key = journey_numbers.event_key
     left join activity_seeds
