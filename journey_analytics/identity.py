@@ -36,7 +36,7 @@ STATE_TABLES = ("identity_map", "link_decisions", "link_components", "refused_id
 #: work tables of one run, dropped at its end
 _WORK = ("previous_identity_map", "changed_records", "sightings_before", "sightings_rebuilt", "links_before", "links_rebuilt",
          "region", "region_map", "kept_refused_identifiers", "kept_refused_links", "link_labels", "redecided_pairs",
-         "decisions_rebuilt")
+         "link_pairs", "decisions_rebuilt")
 #: what changed, for journeys.event_persons (docs/performance.md)
 LOG = "identity.pending_changes"
 
@@ -162,7 +162,7 @@ def _shared_refusals(con: duckdb.DuckDBPyConnection, whole_graph: bool) -> None:
         """
         create or replace table identity.refused_links as
         select distinct links.left_identifier, links.right_identifier, 'shared_identifier' as rule, 0 as round
-        from identity.identifier_links as links
+        from identity.link_pairs as links
         inner join identity.shared as shared
             on shared.keeps_other_links
             and ((links.left_identifier = shared.identifier and links.right_type = shared.neighbour_type)
@@ -299,13 +299,23 @@ where left_identifier in (select identifier from identity.region)
 """
 
 
+def _link_pairs(con: duckdb.DuckDBPyConnection, whole_graph: bool) -> None:
+    """identity.link_pairs (steps/link_pairs.sql): every distinct pair with its evidence, or in an
+    incremental run the pairs with an end in the region and those whose evidence changed
+    (identity.redecided_pairs: the pairs of the changed records' links, before and after)."""
+    if whole_graph:
+        con.execute("create or replace table identity.redecided_pairs (left_identifier varchar, right_identifier varchar)")
+    else:
+        con.execute("create or replace table identity.redecided_pairs as "
+                    "select left_identifier, right_identifier from identity.links_before "
+                    "union select left_identifier, right_identifier from identity.links_rebuilt")
+    _create_from_step(con, "link_pairs", "link_pairs", {"whole_graph": whole_graph})
+
+
 def _update_link_decisions(con: duckdb.DuckDBPyConnection) -> int:
-    """Decide again the pairs with an end in the region and the pairs whose evidence changed;
-    returns how many pairs it decided."""
-    con.execute("create or replace table identity.redecided_pairs as "
-                "select left_identifier, right_identifier from identity.links_before "
-                "union select left_identifier, right_identifier from identity.links_rebuilt")
-    create_from_file(con, "identity.decisions_rebuilt", sql_path("identity", "link_decisions"), {"all_links": False})
+    """Decide again the pairs of identity.link_pairs: those with an end in the region and those
+    whose evidence changed; returns how many pairs it decided."""
+    create_from_file(con, "identity.decisions_rebuilt", sql_path("identity", "link_decisions"))
     _replace(con, [("link_decisions", _REDECIDED, "select * from identity.decisions_rebuilt")])
     return con.execute("select count(*) from identity.decisions_rebuilt").fetchall()[0][0]
 
@@ -342,11 +352,13 @@ def resolve(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
     if update:
         _create_from_step(con, "region", "region")
         region = con.execute("select count(*) from identity.region").fetchall()[0][0]
+        _link_pairs(con, whole_graph=False)
         _keep_previous_map(con, "where identifier in (select identifier from identity.region)")
         rounds = _resolve_region(con) if region else (0, 0)
         if rounds is None:
             update, region = False, None
     if not update:
+        _link_pairs(con, whole_graph=True)
         if had_map:
             _keep_previous_map(con, "")
         rounds = _resolve_whole(con)
@@ -354,8 +366,7 @@ def resolve(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
     if update:
         decided = _update_link_decisions(con)
     else:
-        con.execute("create or replace table identity.redecided_pairs (left_identifier varchar, right_identifier varchar)")
-        build_model(con, "identity", "link_decisions", {"all_links": True})
+        build_model(con, "identity", "link_decisions")
     record_id_changes(con, had_map)
     incremental.ensure_log(con, LOG)
     if update:

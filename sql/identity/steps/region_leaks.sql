@@ -6,8 +6,8 @@ with region as (
 ),
 
 crossing as (
-    select distinct links.left_identifier, links.right_identifier
-    from identity.identifier_links as links
+    select links.left_identifier, links.right_identifier
+    from identity.link_pairs as links
     where (links.left_identifier in (select identifier from region)) <> (links.right_identifier in (select identifier from region))
 )
 

@@ -9,8 +9,9 @@ with region as (
 ),
 
 links as (
-    select distinct left_identifier, right_identifier, left_type, right_type
-    from identity.identifier_links
+    -- the distinct pairs (steps/link_pairs.sql)
+    select left_identifier, right_identifier, left_type, right_type
+    from identity.link_pairs
     where $whole_graph
         or left_identifier in (select identifier from region)
         or right_identifier in (select identifier from region)
