@@ -87,8 +87,12 @@ def _attribution_checks(con, settings):
 
 
 def _customer_checks(con, settings):
+    # the stream's persons are its first events (each person's stream is numbered 1..n, its own
+    # check): a filter instead of a distinct count of every event's person id (10M events: 0.26-0.34
+    # -> 0.01-0.02 s)
     yield _result("one_row_per_person", _count(con, """
-        select abs((select count(*) from marts.customer_summary) - (select count(distinct person_id) from journeys.customer_stream))
+        select abs((select count(*) from marts.customer_summary)
+                   - (select count(*) from journeys.customer_stream where sequence_number = 1))
              + (select count(*) - count(distinct person_id) from marts.customer_summary)"""), "difference")
 
 

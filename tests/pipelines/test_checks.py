@@ -1,10 +1,12 @@
 """The checks fail when what they guard breaks (so a green check means something): the conservation
-check when a row goes missing, the stream's when an event is lost or doubled."""
+check when a row goes missing, the stream's when an event is lost or doubled, the customer
+summary's when a person is missing or counted twice."""
 
 from journey_analytics import staging
 from journey_analytics.warehouse import connect
 
 from pipelines.journeys import _stream_checks
+from pipelines.marts import _customer_checks
 from pipelines.staging import _conservation
 from tests.conftest import load
 
@@ -47,3 +49,26 @@ def test_every_event_once_fails_when_an_event_is_lost_or_doubled(landing, tmp_pa
         con.execute("delete from journeys.customer_stream")
         con.execute("delete from staging.events")
         assert every_event_once().passed
+
+
+def test_one_row_per_person_fails_when_a_person_is_missing_or_doubled(landing, tmp_path):
+    page = '{"type": "page", "messageId": "%s", "timestamp": "2025-03-01T1%d:00:00Z", "anonymousId": "%s"}'
+    # two devices never linked: two persons, d1 with two events
+    landing.put("web", "2025-03-01", "w.jsonl", "\n".join([page % ("m1", 0, "d1"), page % ("m2", 1, "d1"), page % ("m3", 2, "d2")]) + "\n")
+    settings = load(landing.root, tmp_path / "w.duckdb", downstream=True)
+    with connect(settings) as con:
+
+        def violations():
+            result = {r.check_name: r for r in _customer_checks(con, settings)}["one_row_per_person"]
+            return result.passed, result.metadata["difference"].value
+
+        assert con.execute("select count(*) from marts.customer_summary").fetchall()[0][0] == 2
+        assert violations() == (True, 0)
+        con.execute("create table marts.summary_copy as select * from marts.customer_summary")
+        # a person's row doubled: one row too many, and one person twice
+        con.execute("insert into marts.customer_summary select * from marts.summary_copy limit 1")
+        assert violations() == (False, 2)
+        # a person missing
+        con.execute("delete from marts.customer_summary")
+        con.execute("insert into marts.customer_summary select * from marts.summary_copy limit 1")
+        assert violations() == (False, 1)
