@@ -31,12 +31,12 @@ STEPS = SQL_DIR / "identity" / "steps"
 MAX_ROUNDS = 200
 MODEL = "identity"
 #: what the next incremental run reads besides the new data
-STATE_TABLES = ("identity_map", "link_decisions", "link_components", "refused_identifiers", "refused_links", "identifier_sightings",
-                "identifier_links", "record_fingerprints")
+STATE_TABLES = ("identity_map", "persons", "link_decisions", "link_components", "refused_identifiers", "refused_links",
+                "identifier_sightings", "identifier_links", "record_fingerprints")
 #: work tables of one run, dropped at its end
 _WORK = ("previous_identity_map", "changed_records", "sightings_before", "sightings_rebuilt", "links_before", "links_rebuilt",
          "region", "region_map", "kept_refused_identifiers", "kept_refused_links", "link_labels", "redecided_pairs",
-         "link_pairs", "decisions_rebuilt")
+         "link_pairs", "decisions_rebuilt", "persons_rebuilt")
 #: what changed, for journeys.event_persons (docs/performance.md)
 LOG = "identity.pending_changes"
 
@@ -246,6 +246,11 @@ def _resolve_region(con: duckdb.DuckDBPyConnection) -> tuple[int, int] | None:
     in_region = "where identifier in (select identifier from identity.region)"
     _replace(con, [("identity_map", in_region, "select * from identity.region_map"),
                    ("link_components", in_region, "select * from identity.link_labels")])
+    # the persons that held a region identifier before or hold one now: all their identifiers are
+    # in the region (it holds whole link components, and a person lies within one)
+    create_from_file(con, "identity.persons_rebuilt", sql_path("identity", "persons"), {"all_persons": False})
+    _replace(con, [("persons", "where person_id in (select person_id from identity.previous_identity_map "
+                               "union select person_id from identity.region_map)", "select * from identity.persons_rebuilt")])
     return rounds
 
 
@@ -362,9 +367,11 @@ def resolve(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
         if had_map:
             _keep_previous_map(con, "")
         rounds = _resolve_whole(con)
-    build_model(con, "identity", "persons")
+        con.execute("create or replace table identity.region_map (person_id varchar)")  # persons.sql names it
+        build_model(con, "identity", "persons", {"all_persons": True})
     if update:
         decided = _update_link_decisions(con)
+        persons_again = con.execute("select count(*) from identity.persons_rebuilt").fetchall()[0][0] if region else 0
     else:
         build_model(con, "identity", "link_decisions")
     record_id_changes(con, had_map)
@@ -378,7 +385,9 @@ def resolve(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
     incremental.read_event_changes(con, MODEL, read_to)
     con.execute(f"drop table {incremental.LOGGED_EVENTS}")
     incremental.record(con, MODEL, print_)
-    persons, identifiers = con.execute("select count(distinct person_id), count(*) from identity.identity_map").fetchall()[0]
+    # identity.persons has one row per person id of the map
+    persons, identifiers = con.execute(
+        "select (select count(*) from identity.persons), (select count(*) from identity.identity_map)").fetchall()[0]
     figures = {"persons": persons, "identifiers": identifiers, "star_rounds": rounds[0], "guard_rounds": rounds[1],
                "mode": "incremental" if update else "whole", "identifiers_resolved_again": region if update else identifiers}
-    return {**figures, "events_compared": compared, "pairs_decided_again": decided} if update else figures
+    return {**figures, "events_compared": compared, "pairs_decided_again": decided, "persons_built_again": persons_again} if update else figures

@@ -1,6 +1,10 @@
 -- One row per person: how many identifiers of each type they hold.
+-- An incremental run ($all_persons false) builds the persons of identity.region_map only (the
+-- region's new map): a region holds whole link components, so each of those persons has every
+-- identifier in it, and no person outside it changed (docs/performance.md, "Incremental runs").
 with identity_map as (
     select * from identity.identity_map
+    where $all_persons or person_id in (select person_id from identity.region_map)
 ),
 
 final as (

@@ -167,6 +167,7 @@ def test_the_worked_example_re_decides_only_the_two_persons_a_new_login_joins(la
     assert second["identity"]["mode"] == "incremental"
     assert second["identity"]["identifiers_resolved_again"] == 4  # d7, u3, d9, C5 -- not d4, u8
     assert second["identity"]["persons"] == 2
+    assert second["identity"]["persons_built_again"] == 1  # the merged person; A's row goes, d4 + u8's is kept
     assert second["customer_stream"]["persons_built_again"] == 2  # A, and B (whose id, anchored on C5, the merged person keeps)
     assert second["customer_stream"]["events_built_again"] == 3  # the merged person's m1, m2 and m4; not m3 (d4 + u8)
     with connect(settings_for(landing.root, warehouse), read_only=True) as con:
@@ -176,6 +177,8 @@ def test_the_worked_example_re_decides_only_the_two_persons_a_new_login_joins(la
         assert {people[i] for i in ("anonymous_id:d7", "user_id:u3", "anonymous_id:d9", "contact_id:C5")} == {merged}
         assert people["user_id:u8"] == people["anonymous_id:d4"] == "p_" + hashlib.md5(b"user_id:u8").hexdigest()[:16]
         assert con.execute("select previous_person_id, person_id from identity.person_id_history").fetchall() == [(person_a, merged)]
+        assert con.execute("select person_id, identifiers, contact_ids, user_ids, anonymous_ids from identity.persons order by all").fetchall() == \
+            sorted([(merged, 4, 1, 1, 2), (people["user_id:u8"], 2, 0, 1, 1)])
         assert con.execute("select count(*), count(distinct person_id) from journeys.customer_stream").fetchall() == [(4, 2)]
 
 
