@@ -352,7 +352,9 @@ def resolve(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
         compared = _update_evidence(con, logged)
     else:
         _build_evidence(con)
+    # empty until a region is resolved (the SQL names them whatever the run)
     con.execute("create or replace table identity.region (identifier varchar)")
+    con.execute("create or replace table identity.region_map (person_id varchar)")
     region = None
     if update:
         _create_from_step(con, "region", "region")
@@ -367,7 +369,6 @@ def resolve(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
         if had_map:
             _keep_previous_map(con, "")
         rounds = _resolve_whole(con)
-        con.execute("create or replace table identity.region_map (person_id varchar)")  # persons.sql names it
         build_model(con, "identity", "persons", {"all_persons": True})
     if update:
         decided = _update_link_decisions(con)
