@@ -28,14 +28,18 @@ STREAM_LOG = "journeys.stream_changes"
 @dataclass(frozen=True)
 class StreamReader:
     """How a model reads only the stream's changes (build_stream_consumer): the settings sections
-    that reach it, through its reference tables (for its fingerprint); the step that moves its
-    scope earlier than each person's first changed row, with values of its own; the statements
-    run in the transaction that replaces its rows; and the other readers whose rows it reads (their
-    SQL is part of its fingerprint: changed, they are built again whole, and so must it be)."""
+    that reach it, through its reference tables (for its fingerprint); the steps that move its
+    scope earlier than each person's first changed row (each a SELECT over the scope the one
+    before left), with values of their own, and the columns they add to the scope (which a whole
+    build's empty scope gets too, for the model's SQL to bind); the statements run in the
+    transaction that replaces its rows; and the other readers whose rows it reads (their SQL is
+    part of its fingerprint: changed, they are built again whole, and so must it be)."""
 
     settings_read: tuple[str, ...]
-    scope_step: Path | None = None
+    scope_steps: tuple[Path, ...] = ()
     scope_values: dict = field(default_factory=dict)
+    #: the scope's columns beyond person_id, from_sequence_number and read_from_sequence_number
+    scope_columns: tuple[tuple[str, str], ...] = ()
     also: tuple[str, ...] = ()
     reads: tuple[str, ...] = ()
     #: which of a scope person's rows are built again (a condition on the model's row, named by the
@@ -66,21 +70,28 @@ where unit_type = 'person' and is_current
 #: a little before: customer_activity from the last own event before it; touches and funnel_units
 #: from the start of the journey holding it (steps/journey_scope.sql; touches and journey_paths
 #: always by journey); funnel_levels the chains started within the funnel window before it
-#: (stages/steps/funnel_scope.sql); stage_spells whole.
+#: (stages/steps/funnel_scope.sql); stage_spells journeys from that journey's start and person
+#: spells from the last one that starts before it, per stage model (stages/steps/spell_scope.sql).
 STREAM_READERS = {
-    "journeys.customer_activity": StreamReader(("marts", "journeys"), STEPS / "customer_activity_scope.sql",
+    "journeys.customer_activity": StreamReader(("marts", "journeys"), (STEPS / "customer_activity_scope.sql",),
                                                also=(_FIRST_PURCHASE_UPDATE,)),
-    "journeys.touches": StreamReader(("marts", "journeys"), STEPS / "journey_scope.sql", {"unit": "journey"}),
-    "journeys.journey_paths": StreamReader(("marts", "journeys", "stages"), STEPS / "journey_scope.sql", {"unit": "journey"},
+    "journeys.touches": StreamReader(("marts", "journeys"), (STEPS / "journey_scope.sql",), {"unit": "journey"}),
+    "journeys.journey_paths": StreamReader(("marts", "journeys", "stages"), (STEPS / "journey_scope.sql",), {"unit": "journey"},
                                            reads=("journeys.touches", "stages.event_stages")),
     "stages.event_stages": StreamReader(("stages",)),
     "stages.funnel_levels": StreamReader(
-        ("stages",), STAGE_STEPS / "funnel_scope.sql", reads=("stages.event_stages",),
+        ("stages",), (STAGE_STEPS / "funnel_scope.sql",), reads=("stages.event_stages",),
+        scope_columns=(("chain_cut_epoch", "double"),),
         rows_from="(scope.chain_cut_epoch is null or epoch({name}.chain_start) >= scope.chain_cut_epoch)",
         sql_files=tuple(STAGE_STEPS / f"funnel_{step}.sql" for step in ("first_level", "next_level", "strict", "any_order"))),
-    "stages.funnel_units": StreamReader(("stages", "journeys"), STEPS / "journey_scope.sql"),
-    "stages.stage_spells": StreamReader(("stages",), STEPS / "journey_scope.sql", {"unit": "person"}, also=(_CURRENT_SPELL_HOURS,),
-                                        reads=("stages.event_stages",)),
+    "stages.funnel_units": StreamReader(("stages", "journeys"), (STEPS / "journey_scope.sql",)),
+    "stages.stage_spells": StreamReader(
+        ("stages",), (STEPS / "journey_scope.sql", STAGE_STEPS / "spell_scope.sql"), {"unit": "journey"}, also=(_CURRENT_SPELL_HOURS,),
+        reads=("stages.event_stages",),
+        scope_columns=(("stage_model", "varchar"), ("person_from_sequence_number", "bigint"), ("person_from_spell_number", "bigint"),
+                       ("previous_stage_index", "bigint")),
+        rows_from="({name}.stage_model = scope.stage_model and {name}.sequence_number >= case when {name}.unit_type = 'person' "
+                  "then scope.person_from_sequence_number else scope.from_sequence_number end)"),
 }
 
 #: what a reader's SQL sees of the log: its own changes, one row per person ($all_persons false):
@@ -270,7 +281,7 @@ def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values
     layer, name = qualified.split(".")
     path = sql_path(layer, name)
     read_paths = [sql_path(*model.split(".")) for model in reader.reads]
-    print_ = incremental.fingerprint(settings_read, [*(reader.sql_files or [path]), *([reader.scope_step] if reader.scope_step else []),
+    print_ = incremental.fingerprint(settings_read, [*(reader.sql_files or [path]), *reader.scope_steps,
                                                      *read_paths])
     # no log: nothing tells what changed since this model's last build
     logged = table_exists(con, STREAM_LOG)
@@ -283,11 +294,15 @@ def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values
                 f"min(from_sequence_number) as read_from_sequence_number "
                 f"from {STREAM_LOG} where consumer = $model and person_id is not null and $update group by person_id",
                 {"model": qualified, "update": update})
-    if update and reader.scope_step:
-        create_from_file(con, f"{STREAM_SCOPE}_moved", reader.scope_step, {**values, **reader.scope_values})
+    for step in reader.scope_steps if update else ():
+        create_from_file(con, f"{STREAM_SCOPE}_moved", step, {**values, **reader.scope_values})
         con.execute(f"create or replace table {STREAM_SCOPE} as select * from {STREAM_SCOPE}_moved")
         con.execute(f"drop table {STREAM_SCOPE}_moved")
-    persons = con.execute(f"select count(*) from {STREAM_SCOPE}").fetchall()[0][0]
+    if not update:
+        for column, type_ in reader.scope_columns:
+            con.execute(f"alter table {STREAM_SCOPE} add column {column} {type_}")
+    # a scope step may give a person one row per something (stage_spells: per stage model)
+    persons = con.execute(f"select count(distinct person_id) from {STREAM_SCOPE}").fetchall()[0][0]
     if update:
         where = (f"exists (select 1 from {STREAM_SCOPE} as scope where scope.person_id = {name}.person_id "
                  f"and {reader.rows_from.format(name=name)})")

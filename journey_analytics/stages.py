@@ -11,7 +11,7 @@ import duckdb
 import polars as pl
 
 from journey_analytics import incremental
-from journey_analytics.journeys import STREAM_READERS, STREAM_SCOPE, build_stream_consumer, data_end
+from journey_analytics.journeys import STREAM_READERS, build_stream_consumer, data_end
 from journey_analytics.settings import Settings
 from journey_analytics.warehouse import SQL_DIR, bind, build_model, create_from_file, write_table
 
@@ -78,8 +78,6 @@ def build_funnel_levels(con: duckdb.DuckDBPyConnection, settings: Settings) -> d
             return written
 
         if where is None:
-            # a whole build has no cuts: its (empty) scope gets the column the steps read
-            con.execute(f"alter table {STREAM_SCOPE} add column chain_cut_epoch double")
             return follow("create or replace table stages.funnel_levels as")
         # the replaced chains go, and the new ones are followed up, in one transaction
         with incremental.replacing(con, "stages.funnel_levels", where, also, bound):

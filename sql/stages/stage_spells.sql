@@ -10,10 +10,12 @@
 -- ignore the window and the order of stages: they describe where the unit was, not how far it got.
 -- sequence_number: the spell's first event's in the person's stream.
 --
--- An incremental run ($all_persons false) builds again every spell of the persons
--- journeys.stream_scope names, whole (journeys/steps/journey_scope.sql with unit 'person': a person
--- unit's spells are numbered from its first event, and one may run across the change); the other
--- persons keep theirs, and their current person spells take the new data end in the same
+-- An incremental run ($all_persons false) builds again, for the persons journeys.stream_scope
+-- names (one row per person and stage model, stages/steps/spell_scope.sql), the journey spells from
+-- the start of the journey holding the first changed row (from_sequence_number) and the person
+-- spells from the last one that starts before it (person_from_sequence_number), numbered on from
+-- its number (person_from_spell_number; previous_stage_index: the spell before it). The rows
+-- before are kept; every person's current person spell takes the new data end in the same
 -- transaction (journeys.STREAM_READERS; docs/performance.md, "Incremental runs").
 with as_of as (
     select cast($as_of as timestamp) as as_of
@@ -22,24 +24,37 @@ with as_of as (
 journey_ends as (
     select stream.journey_id as unit_id, max(stream.occurred_at) as unit_end
     from journeys.customer_stream as stream
-    left join journeys.stream_scope as scope on scope.person_id = stream.person_id
-    where $all_persons or stream.sequence_number >= scope.read_from_sequence_number
+    left join (select distinct person_id, from_sequence_number from journeys.stream_scope) as scope
+        on scope.person_id = stream.person_id
+    where $all_persons or stream.sequence_number >= scope.from_sequence_number
     group by stream.journey_id
 ),
 
 stage_events as (
-    select event_stages.*
+    select
+        event_stages.*,
+        scope.from_sequence_number as journey_from,
+        scope.person_from_sequence_number as person_from,
+        scope.person_from_spell_number,
+        scope.previous_stage_index as seed_stage_index
     from stages.event_stages as event_stages
-    left join journeys.stream_scope as scope on scope.person_id = event_stages.person_id
+    left join journeys.stream_scope as scope
+        on scope.person_id = event_stages.person_id and scope.stage_model = event_stages.stage_model
     where $all_persons or event_stages.sequence_number >= scope.read_from_sequence_number
 ),
 
 unit_events as (
-    select 'journey' as unit_type, journey_id as unit_id, person_id, stage_model, stage, stage_index, occurred_at, sequence_number
+    select
+        'journey' as unit_type, journey_id as unit_id, person_id, stage_model, stage, stage_index, occurred_at, sequence_number,
+        1 as first_spell_number, cast(null as bigint) as seed_stage_index
     from stage_events
+    where $all_persons or sequence_number >= journey_from
     union all
-    select 'person' as unit_type, person_id as unit_id, person_id, stage_model, stage, stage_index, occurred_at, sequence_number
+    select
+        'person' as unit_type, person_id as unit_id, person_id, stage_model, stage, stage_index, occurred_at, sequence_number,
+        coalesce(person_from_spell_number, 1) as first_spell_number, seed_stage_index
     from stage_events
+    where $all_persons or sequence_number >= person_from
 ),
 
 marked as (
@@ -52,7 +67,7 @@ marked as (
 numbered as (
     select
         marked.*,
-        count(case when previous_index is null or previous_index <> stage_index then 1 end) over (
+        first_spell_number - 1 + count(case when previous_index is null or previous_index <> stage_index then 1 end) over (
             partition by unit_type, unit_id, stage_model
             order by sequence_number
             rows between unbounded preceding and current row
@@ -72,7 +87,8 @@ spells as (
         min(occurred_at) as entered_at,
         max(occurred_at) as last_event_at,
         min(sequence_number) as sequence_number,
-        count(*) as stage_events
+        count(*) as stage_events,
+        min(seed_stage_index) as seed_stage_index
     from numbered
     group by unit_type, unit_id, person_id, stage_model, spell_number
 ),
@@ -81,7 +97,9 @@ linked as (
     select
         spells.*,
         lead(entered_at) over (partition by unit_type, unit_id, stage_model order by spell_number) as left_at,
-        lag(stage_index) over (partition by unit_type, unit_id, stage_model order by spell_number) as previous_stage_index
+        coalesce(
+            lag(stage_index) over (partition by unit_type, unit_id, stage_model order by spell_number), seed_stage_index
+        ) as previous_stage_index
     from spells
 ),
 

@@ -284,15 +284,47 @@ def test_with_the_person_as_funnel_unit_a_continued_person_has_its_unit_built_ag
                                            "from stages.funnel_units order by last_channel_before_purchase nulls first")
     ten = dt.datetime(2025, 3, 1, 10, 0)
     assert units == [(True, 1, ten, None), (True, 1, ten, "direct")]  # e1's; d1's, whose order follows a direct view
-    # stage_spells builds a changed person's spells again whole: d1's person and first journey each
-    # have an awareness spell (p1) and a purchase spell (o0); its second journey (p2, p3: repeat
-    # views) has no stage event. e1's spells are kept, but its person's current spell runs to the
-    # data's end, which moved from 11:00 (p2) to 12:00 (p3): 2 hours from 10:00, its journey's 0
-    assert scope(second, "stages.stage_spells") == ["incremental", 1, 4]
+    # stage_spells builds d1's journey spells again from its second journey (p2, p3: repeat views, no
+    # stage event: none), and its person spells from the last one starting before p3: the purchase
+    # spell (o0); the awareness spells of the person and of the first journey (p1) and the first
+    # journey's purchase spell are kept. e1's spells are kept, but its person's current spell runs
+    # to the data's end, which moved from 11:00 (p2) to 12:00 (p3): 2 hours from 10:00, its journey's 0
+    assert scope(second, "stages.stage_spells") == ["incremental", 1, 1]
     spells = query(landing.root, warehouse, "select unit_type, stage, hours_in_stage from stages.stage_spells where person_id = "
                                             "(select person_id from journeys.customer_stream where event_key = 'web:e1') order by unit_type")
     assert spells == [("journey", "awareness", 0.0), ("person", "awareness", 2.0)]
     assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [dt.date(2025, 3, 1), dt.date(2025, 3, 2)], **person_unit)
+
+
+def test_a_persons_spells_continue_from_the_last_one_before_the_new_events(landing, tmp_path):
+    # stages.stage_spells in a daily run (stages/steps/spell_scope.sql). Day 1, device d1: a first page
+    # view v1 (awareness) at 10:00, an order o1 (purchase) at 10:10, which ends the first journey;
+    # then c1, a product added (decision) at 11:00, and p1, a product viewed (consideration) at
+    # 11:05. Person spells: 1 awareness, 2 purchase, 3 decision (after purchase: a regression),
+    # 4 consideration (a regression). Day 2: x, a product added at 11:02 (late: between c1 and p1),
+    # and p2, a product viewed at 11:20.
+    warehouse, second = two_web_deliveries(landing, tmp_path, [
+        segment("v1", "d1"), _order("o1", "d1", "2025-03-01T10:10:00Z"), _track("c1", "d1", "Product Added", "2025-03-01T11:00:00Z"),
+        _track("p1", "d1", "Product Viewed", "2025-03-01T11:05:00Z")],
+        [_track("x", "d1", "Product Added", "2025-03-01T11:02:00Z"), _track("p2", "d1", "Product Viewed", "2025-03-01T11:20:00Z")])
+    # the first changed row is x's (the 4th); the last person spell starting before it is spell 3
+    # (c1): spells 3 and 4 are built again, 1 and 2 kept. The journey holding x is the second (from
+    # c1): its two spells are built again, the first journey's two kept. 2 + 2 rows
+    assert scope(second, "stages.stage_spells") == ["incremental", 1, 4]
+    spells = query(landing.root, warehouse, "select unit_type, spell_number, stage, stage_events, is_regression, left_at, hours_in_stage "
+                                            "from stages.stage_spells order by unit_type, unit_id, spell_number")
+    at = lambda hhmm: dt.datetime(2025, 3, 1, int(hhmm[:2]), int(hhmm[3:]))  # noqa: E731
+    assert spells == [
+        # journey 1 (kept): awareness until the order; the order's spell ends with the journey
+        ("journey", 1, "awareness", 1, False, at("10:10"), 10 / 60), ("journey", 2, "purchase", 1, False, None, 0.0),
+        # journey 2: c1 and x (decision), p1 and p2 (consideration, after decision: a regression),
+        # which runs to the journey's end (p2, 11:20)
+        ("journey", 1, "decision", 2, False, at("11:05"), 5 / 60), ("journey", 2, "consideration", 2, True, None, 15 / 60),
+        # the person: spell 3 keeps its number and is still a regression after the kept purchase
+        # spell; the current spell runs to the data's end (p2)
+        ("person", 1, "awareness", 1, False, at("10:10"), 10 / 60), ("person", 2, "purchase", 1, False, at("11:00"), 50 / 60),
+        ("person", 3, "decision", 2, True, at("11:05"), 5 / 60), ("person", 4, "consideration", 2, True, None, 15 / 60)]
+    assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [dt.date(2025, 3, 1), dt.date(2025, 3, 2)])
 
 
 def _track(message_id: str, anonymous_id: str, event: str, ts: str) -> str:

@@ -9,6 +9,7 @@
 -- those journeys has a sequence_number at or after it, and each row of the earlier ones one
 -- before it. A person built again whole (from_sequence_number 1) keeps 1, and so does every
 -- person when the model's unit is the person ($unit 'person': its one row reads all its events).
+-- changed_from_sequence_number keeps the first changed row, for a step after this one.
 with journey_starts as (
     select scope.person_id, max(stream.sequence_number) as sequence_number
     from journeys.stream_scope as scope
@@ -24,7 +25,8 @@ final as (
         case when $unit = 'person' then 1 else coalesce(journey_starts.sequence_number, scope.from_sequence_number) end
             as from_sequence_number,
         case when $unit = 'person' then 1 else coalesce(journey_starts.sequence_number, scope.from_sequence_number) end
-            as read_from_sequence_number
+            as read_from_sequence_number,
+        scope.from_sequence_number as changed_from_sequence_number
     from journeys.stream_scope as scope
     left join journey_starts on journey_starts.person_id = scope.person_id
 )
