@@ -177,8 +177,7 @@ def _update_customer_stream(con: duckdb.DuckDBPyConnection, values: dict, logged
                 "select person_id from journeys.stream_rebuilds where from_event_key is null")
     con.execute("create or replace table journeys.stream_suffixes as "
                 "select * from journeys.stream_rebuilds where from_event_key is not null")
-    earliest = con.execute("select min(from_occurred_at) from journeys.stream_suffixes").fetchall()[0][0]
-    create_from_file(con, "journeys.customer_stream_suffix", STEPS / "stream_suffix.sql", {**values, "earliest_from": earliest})
+    create_from_file(con, "journeys.customer_stream_suffix", STEPS / "stream_suffix.sql", values)
     create_from_file(con, "journeys.stream_prefix_updates", STEPS / "stream_prefix_updates.sql")
     whole, continued = con.execute(
         "select count(*) filter (where from_event_key is null), count(*) filter (where from_event_key is not null) "

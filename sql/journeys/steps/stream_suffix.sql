@@ -16,10 +16,6 @@
 -- occurrence's activity_repeated_at) are set by steps/stream_prefix_updates.sql.
 -- The final column list is customer_stream.sql's, in its order (the rows are inserted into that
 -- table); tests/sql/test_incremental.py checks that continued streams equal whole rebuilds.
--- $earliest_from is the earliest from_occurred_at of all suffixes, bound as a value: a constant
--- bound lets DuckDB skip the row groups of staging.events (stored about in delivery order) that
--- end before it, which a join condition cannot (10M events, one day's 147,068 continued persons:
--- 534K of 9.9M events read; 4.6-5.0 -> 3.5-3.7 s).
 with suffixes as (
     select person_id, from_occurred_at, from_source_rank, from_event_key from journeys.stream_suffixes
 ),
@@ -95,7 +91,7 @@ events as (
     inner join journeys.event_persons as persons on persons.event_key = staged.event_key
     inner join suffixes on suffixes.person_id = persons.person_id
     left join journeys.source_ranks as ranks on ranks.source = staged.source
-    where staged.occurred_at >= suffixes.from_occurred_at and staged.occurred_at >= $earliest_from
+    where staged.occurred_at >= suffixes.from_occurred_at
 ),
 
 suffix_events as (
