@@ -327,6 +327,28 @@ def test_a_persons_spells_continue_from_the_last_one_before_the_new_events(landi
     assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [dt.date(2025, 3, 1), dt.date(2025, 3, 2)])
 
 
+def test_each_stage_model_continues_its_spells_from_its_own_cut(landing, tmp_path):
+    # the same deliveries with a second active model, awareness_consideration_decision, where the order
+    # is a decision too: its person spells are awareness (v1), decision (o1, c1: one spell) and
+    # consideration (p1). The last of its spells starting before x (the 4th row) is the decision
+    # spell from o1 (the 2nd): it is built again from there (decision: o1, c1, x; consideration: p1,
+    # p2), while the default model's is cut at c1, as above. Rows written: the default model's 4;
+    # this model's 2 person spells and the second journey's 2 (decision: c1, x; consideration)
+    models = {"stages": {"active_models": ["default", "awareness_consideration_decision"]}}
+    warehouse, second = two_web_deliveries(landing, tmp_path, [
+        segment("v1", "d1"), _order("o1", "d1", "2025-03-01T10:10:00Z"), _track("c1", "d1", "Product Added", "2025-03-01T11:00:00Z"),
+        _track("p1", "d1", "Product Viewed", "2025-03-01T11:05:00Z")],
+        [_track("x", "d1", "Product Added", "2025-03-01T11:02:00Z"), _track("p2", "d1", "Product Viewed", "2025-03-01T11:20:00Z")],
+        **models)
+    assert scope(second, "stages.stage_spells") == ["incremental", 1, 8]
+    spells = query(landing.root, warehouse, "select spell_number, stage, stage_events from stages.stage_spells "
+                                            "where unit_type = 'person' and stage_model = 'awareness_consideration_decision' "
+                                            "order by spell_number")
+    assert spells == [(1, "awareness", 1), (2, "decision", 3), (3, "consideration", 2)]
+    assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [dt.date(2025, 3, 1), dt.date(2025, 3, 2)],
+                                    **models)
+
+
 def _track(message_id: str, anonymous_id: str, event: str, ts: str) -> str:
     return json.dumps({"type": "track", "event": event, "messageId": message_id, "timestamp": ts, "anonymousId": anonymous_id})
 
