@@ -13,25 +13,25 @@
 -- (previous_stage_index). A person with no such spell (none before, or built again whole) has
 -- all its spells of the model built again: they all start at or after the first changed row.
 with kept_spells as (
-    select spells.person_id, spells.stage_model, spells.spell_number, spells.sequence_number, spells.stage_index
+    -- the person spells of the model's last build that start before the first changed row, the
+    -- last of them first, each with the stage of the spell before it
+    select
+        spells.person_id,
+        spells.stage_model,
+        spells.spell_number,
+        spells.sequence_number,
+        lag(spells.stage_index) over (partition by spells.person_id, spells.stage_model order by spells.spell_number)
+            as previous_stage_index,
+        row_number() over (partition by spells.person_id, spells.stage_model order by spells.spell_number desc) as from_last
     from stages.stage_spells as spells
     inner join journeys.stream_scope as scope on scope.person_id = spells.person_id
     where spells.unit_type = 'person' and spells.sequence_number < scope.changed_from_sequence_number
 ),
 
-cuts as (
-    select person_id, stage_model, max(spell_number) as spell_number
-    from kept_spells
-    group by person_id, stage_model
-),
-
 cut_spells as (
-    select cuts.person_id, cuts.stage_model, cuts.spell_number, cut.sequence_number, before.stage_index as previous_stage_index
-    from cuts
-    inner join kept_spells as cut
-        on cut.person_id = cuts.person_id and cut.stage_model = cuts.stage_model and cut.spell_number = cuts.spell_number
-    left join kept_spells as before
-        on before.person_id = cuts.person_id and before.stage_model = cuts.stage_model and before.spell_number = cuts.spell_number - 1
+    select person_id, stage_model, spell_number, sequence_number, previous_stage_index
+    from kept_spells
+    where from_last = 1
 ),
 
 final as (
