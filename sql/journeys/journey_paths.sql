@@ -51,25 +51,30 @@ steps as (
 ),
 
 marked as (
+    -- one sort gives the full path's numbering and each step's predecessor
     select
         steps.*,
-        lag(label) over (partition by path_type, stage_model, journey_id order by position) as previous_label
+        lag(label) over (partition by path_type, stage_model, journey_id order by position) as previous_label,
+        row_number() over (partition by path_type, stage_model, journey_id order by position) as p,
+        count(*) over (partition by path_type, stage_model, journey_id) as n
     from steps
 ),
 
-variants as (
-    select path_type, stage_model, journey_id, position, label, false as collapsed from marked
-    union all
-    select path_type, stage_model, journey_id, position, label, true as collapsed from marked
-    where previous_label is null or previous_label <> label
-),
-
 numbered as (
+    -- the collapsed path keeps the steps whose label differs from the one before: a second sort,
+    -- of those rows only, numbers them
+    select path_type, stage_model, false as collapsed, journey_id, label, p, n from marked
+    union all
     select
-        variants.*,
-        row_number() over (partition by path_type, stage_model, collapsed, journey_id order by position) as p,
-        count(*) over (partition by path_type, stage_model, collapsed, journey_id) as n
-    from variants
+        path_type,
+        stage_model,
+        true as collapsed,
+        journey_id,
+        label,
+        row_number() over (partition by path_type, stage_model, journey_id order by position) as p,
+        count(*) over (partition by path_type, stage_model, journey_id) as n
+    from marked
+    where previous_label is null or previous_label <> label
 ),
 
 paths as (
