@@ -315,12 +315,15 @@ def test_stage_spells_current_stage_and_regressions(tmp_path):
     rows = [("a", 0, "viewed_page", "paid_search"), ("a", 1, "viewed_product", "internal"), ("a", 1.5, "viewed_product", "internal"),
             ("a", 2, "added_to_cart", "internal"), ("a", 3, "viewed_product", "internal")]
     q = build(tmp_path, stream(rows), [], marts={"as_of": T0 + dt.timedelta(days=5)})
-    spells = q("select stage, entered_at, hours_in_stage, is_regression, is_current from stages.stage_spells "
-               "where unit_type = 'person' order by spell_number")
+    spells = q("select stage, entered_at, last_event_at, stage_events, hours_in_stage, is_regression, is_current "
+               "from stages.stage_spells where unit_type = 'person' order by spell_number")
     progress = q("select * from stages.unit_progress where unit_type = 'person'").row(0, named=True)
     assert spells["stage"].to_list() == ["awareness", "consideration", "decision", "consideration"]
     assert spells["hours_in_stage"].to_list() == pytest.approx([24.0, 24.0, 24.0, 48.0])  # the last runs to the data's end
     assert spells["is_regression"].to_list() == [False, False, False, True]
+    # the consideration spell holds the two product views (days 1 and 1.5); the others one event each
+    assert spells["stage_events"].to_list() == [1, 2, 1, 1]
+    assert spells["last_event_at"].to_list() == [T0 + dt.timedelta(days=d) for d in (0, 1.5, 2, 3)]
     assert (progress["furthest_stage"], progress["current_stage"], progress["regressions"], progress["stage_changes"]) == (
         "decision", "consideration", 1, 3)
     assert progress["funnel_stage"] is None  # the funnel counts journeys by default, this row is the person's
