@@ -57,50 +57,63 @@ unit_events as (
     where $all_persons or sequence_number >= person_from
 ),
 
-marked as (
+rows_marked as (
+    -- one sort of the unit's events: a spell starts where the stage differs from the event before,
+    -- and ends where it differs from the event after; the event after an end is the next spell's
+    -- first, so its time is the spell's left_at
     select
         unit_events.*,
-        lag(stage_index) over (partition by unit_type, unit_id, stage_model order by sequence_number) as previous_index
+        lag(stage_index) over (partition by unit_type, unit_id, stage_model order by sequence_number) as previous_index,
+        lead(stage_index) over (partition by unit_type, unit_id, stage_model order by sequence_number) as next_index,
+        lead(occurred_at) over (partition by unit_type, unit_id, stage_model order by sequence_number) as next_occurred_at,
+        row_number() over (partition by unit_type, unit_id, stage_model order by sequence_number) as position
     from unit_events
 ),
 
-numbered as (
+boundaries as (
+    -- a spell's first and last events only (one event may be both): a second sort, of those
+    -- rows, pairs each first event with its spell's last and numbers the spells
     select
-        marked.*,
-        first_spell_number - 1 + count(case when previous_index is null or previous_index <> stage_index then 1 end) over (
+        rows_marked.*,
+        previous_index is null or previous_index <> stage_index as is_first,
+        next_index is null or next_index <> stage_index as is_last
+    from rows_marked
+    where previous_index is null or previous_index <> stage_index or next_index is null or next_index <> stage_index
+),
+
+paired as (
+    select
+        boundaries.*,
+        first_spell_number - 1 + count(case when is_first then 1 end) over (
             partition by unit_type, unit_id, stage_model
             order by sequence_number
             rows between unbounded preceding and current row
-        ) as spell_number
-    from marked
+        ) as spell_number,
+        lead(occurred_at) over (partition by unit_type, unit_id, stage_model order by sequence_number) as following_occurred_at,
+        lead(next_occurred_at) over (partition by unit_type, unit_id, stage_model order by sequence_number) as following_next_occurred_at,
+        lead(position) over (partition by unit_type, unit_id, stage_model order by sequence_number) as following_position
+    from boundaries
 ),
 
-spells as (
+linked as (
+    -- one row per spell, from its first event: a spell of one event ends there, a longer one at
+    -- the next boundary (no boundary lies inside a spell)
     select
         unit_type,
         unit_id,
         person_id,
         stage_model,
         spell_number,
-        min(stage) as stage,
-        min(stage_index) as stage_index,
-        min(occurred_at) as entered_at,
-        max(occurred_at) as last_event_at,
-        min(sequence_number) as sequence_number,
-        count(*) as stage_events,
-        min(seed_stage_index) as seed_stage_index
-    from numbered
-    group by unit_type, unit_id, person_id, stage_model, spell_number
-),
-
-linked as (
-    select
-        spells.*,
-        lead(entered_at) over (partition by unit_type, unit_id, stage_model order by spell_number) as left_at,
-        coalesce(
-            lag(stage_index) over (partition by unit_type, unit_id, stage_model order by spell_number), seed_stage_index
-        ) as previous_stage_index
-    from spells
+        stage,
+        stage_index,
+        occurred_at as entered_at,
+        case when is_last then occurred_at else following_occurred_at end as last_event_at,
+        sequence_number,
+        case when is_last then 1 else following_position - position + 1 end as stage_events,
+        case when is_last then next_occurred_at else following_next_occurred_at end as left_at,
+        coalesce(previous_index, seed_stage_index) as previous_stage_index
+    from paired
+    where is_first
 ),
 
 final as (
