@@ -13,41 +13,42 @@ with stream as (
         stream.sequence_number,
         stream.activity,
         stream.channel,
-        stream.previous_channel
+        stream.previous_channel,
+        stream.is_journey_start
     from journeys.customer_stream as stream
     left join journeys.stream_scope as scope on scope.person_id = stream.person_id
     where $all_persons or stream.sequence_number >= scope.read_from_sequence_number
 ),
 
-ranked as (
-    select
-        stream.*,
-        row_number() over (partition by unit_id order by sequence_number) as position
+unit_starts as (
+    -- a unit's first event: a journey's is its journey start, a person's its first in the stream
+    -- (a filter: numbering every event by unit to find them sorted all 10M at 10M events)
+    select *
     from stream
+    where case when $unit = 'person' then sequence_number = 1 else is_journey_start end
 ),
 
 first_purchase as (
     select
-        ranked.unit_id,
-        ranked.previous_channel,
-        row_number() over (partition by ranked.unit_id order by ranked.sequence_number) as purchase_number
-    from ranked
-    inner join journeys.purchase_activities as purchases on purchases.activity = ranked.activity
+        stream.unit_id,
+        stream.previous_channel,
+        row_number() over (partition by stream.unit_id order by stream.sequence_number) as purchase_number
+    from stream
+    inner join journeys.purchase_activities as purchases on purchases.activity = stream.activity
 ),
 
 final as (
     select
-        ranked.unit_id,
-        ranked.person_id,
-        ranked.sequence_number,
-        ranked.occurred_at as started_at,
-        cast(date_trunc('week', ranked.occurred_at) as date) as cohort_week,
-        cast(date_trunc('month', ranked.occurred_at) as date) as cohort_month,
-        ranked.channel as first_touch_channel,
+        unit_starts.unit_id,
+        unit_starts.person_id,
+        unit_starts.sequence_number,
+        unit_starts.occurred_at as started_at,
+        cast(date_trunc('week', unit_starts.occurred_at) as date) as cohort_week,
+        cast(date_trunc('month', unit_starts.occurred_at) as date) as cohort_month,
+        unit_starts.channel as first_touch_channel,
         first_purchase.previous_channel as last_channel_before_purchase
-    from ranked
-    left join first_purchase on first_purchase.unit_id = ranked.unit_id and first_purchase.purchase_number = 1
-    where ranked.position = 1
+    from unit_starts
+    left join first_purchase on first_purchase.unit_id = unit_starts.unit_id and first_purchase.purchase_number = 1
 )
 
 select * from final
