@@ -8,7 +8,7 @@ import json
 from journey_analytics import identity, journeys
 from journey_analytics.warehouse import connect, fetch
 
-from tests.conftest import load
+from tests.conftest import load, settings_for
 
 
 def page(message_id, device, ts, user=None, email=None, path="/"):
@@ -77,6 +77,22 @@ def test_a_shared_device_gives_each_anonymous_event_to_the_person_identified_nea
     assert person["web:a2"] == person["web:a1"] != person["web:b1"]
     assert person["web:b2"] == person["web:b1"] == person["web:z9"]
     assert rule["web:a2"] == rule["web:b2"] == "nearest_identified_event"
+
+
+def test_a_receipt_with_only_a_shared_email_goes_to_the_nearest_crm_contact_on_it(landing, tmp_path):
+    # two contacts share the family address, so the email is refused (one contact per person); the
+    # receipt carries only that email: its person is that of the contact version nearest in time
+    # (C2, updated 4 days before the receipt; C1 was updated 27 days before), a CRM record, not an event
+    landing.put("crm", "2025-03-01", "contacts.csv", "contact_id,email,updated_at\n"
+                "C1,family@example.com,2025-02-02T12:00:00Z\nC2,family@example.com,2025-02-25T12:00:00Z\n")
+    landing.put("store", "2025-03-01", "transactions.csv", "transaction_id,line_number,store_id,occurred_at,receipt_email,quantity,unit_price\n"
+                "T1,1,S1,2025-03-01 12:00:00,family@example.com,1,5\n")
+    rows = stream(landing, tmp_path)
+    receipt = rows.filter(rows["event_key"] == "store:S1:T1:sale").row(0, named=True)
+    with connect(settings_for(landing.root, tmp_path / "w.duckdb"), read_only=True) as con:
+        c2 = con.execute("select person_id from identity.identity_map where identifier = 'contact_id:C2'").fetchall()[0][0]
+    assert receipt["person_rule"] == "nearest_identified_event"
+    assert receipt["person_id"] == c2
 
 
 def test_sessions_end_after_30_minutes_idle_and_are_cut_at_the_maximum_length(landing, tmp_path):
