@@ -561,6 +561,26 @@ def test_withdrawing_a_shared_devices_nearest_login_moves_its_anonymous_event_ba
     assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", days[:1])
 
 
+def test_a_late_anonymous_event_on_a_shared_device_takes_the_nearest_login_already_kept(landing, tmp_path):
+    # device D is refused (logins u2 and u3); day 2 brings a page view on D at 10:00 of day 1, with
+    # no identifier of its own but D: the daily run decides it from u2's login at 10:10, an event of
+    # day 1 that the run does not decide again but whose person it must read
+    landing.put("web", "2025-03-01", "s.jsonl", "\n".join([
+        segment("m1", "D", "u2", ts="2025-03-01T10:10:00Z"),
+        segment("m2", "D", "u3", ts="2025-03-01T12:00:00Z"),
+    ]) + "\n")
+    landing.put("web", "2025-03-02", "s.jsonl", segment("m0", "D", ts="2025-03-01T10:00:00Z") + "\n")
+    warehouse = tmp_path / "w.duckdb"
+    days = [dt.date(2025, 3, 1), dt.date(2025, 3, 2)]
+    build(landing.root, warehouse, days[:1])
+    after = build(landing.root, warehouse, days[1:])
+    assert after["event_persons"]["mode"] == "incremental"
+    with connect(settings_for(landing.root, warehouse), read_only=True) as con:
+        decided = con.execute("select person_id, person_rule from journeys.event_persons where event_key = 'web:m0'").fetchall()[0]
+    assert decided == ("p_" + hashlib.md5(b"user_id:u2").hexdigest()[:16], "nearest_identified_event")
+    assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", days)
+
+
 def test_a_corrected_delivery_updates_the_sightings_and_links_of_the_records_it_changed(landing, tmp_path):
     # docs/performance.md, "The identity region": a day delivered again with corrections. m1's
     # login was u1 and is u2; m2 happened at 10:00 and is at 11:00 (nothing else about it
