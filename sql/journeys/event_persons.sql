@@ -30,7 +30,13 @@ priorities as (
 ),
 
 usable as (
-    select identifier, person_id from identity.identity_map where refused_rule is null
+    -- in an incremental run, of the identifiers the records looked up carry only
+    select identifier, person_id from identity.identity_map
+    where refused_rule is null
+        and ($all_events or identifier in (
+            select identifier from identity.identifier_sightings
+            where event_key in (select event_key from journeys.rebuild_sighting_events)
+        ))
 ),
 
 looked_up as (
