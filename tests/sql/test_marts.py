@@ -41,7 +41,14 @@ def stream(rows: list[tuple]) -> pl.DataFrame:
         pl.int_range(1, pl.len() + 1).over("person_id", "activity").cast(pl.Int64).alias("activity_occurrence"),
         pl.col("journey_id").rank("dense").over("person_id").cast(pl.Int64).alias("journey_number"),
         pl.lit(None, pl.Float64).alias("score"),
-        pl.col("channel").shift(1).over("person_id", order_by="sequence_number").alias("previous_channel"))
+        pl.col("channel").shift(1).over("person_id", order_by="sequence_number").alias("previous_channel"),
+        _journey_starts())
+
+
+def _journey_starts() -> pl.Expr:
+    """A journey starts at its person's first event and wherever the journey id changes."""
+    before = pl.col("journey_id").shift(1).over("person_id", order_by="sequence_number")
+    return (before.is_null() | (before != pl.col("journey_id"))).alias("is_journey_start")
 
 
 def build(tmp_path, frame: pl.DataFrame, tables: list[tuple[str, str]], **overrides):
