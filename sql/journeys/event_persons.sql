@@ -2,7 +2,7 @@
 --
 -- Rules (docs/journeys.md), first that applies:
 --   identifier               the person of the event's highest-priority usable identifier
---                            (setting identity.priority; ties by identifier text);
+--                            (setting identity.priority; an event has one identifier per type);
 --   nearest_identified_event the event carries only refused identifiers (a shared device, a
 --                            family email): the person of the nearest event in time on the same
 --                            identifier that has a usable one -- not the last person to log in;
@@ -11,8 +11,8 @@
 --   no_identifier            the event has no identifier at all (an anonymous till receipt):
 --                            a person of its own, 'p_' + md5('event:' || event_key)[1:16].
 -- An incremental run ($all_events false) decides the events of journeys.rebuild_events, reading the
--- sightings of journeys.rebuild_sighting_events (those events and the events sharing a refused
--- identifier with them); docs/performance.md, "Incremental runs".
+-- records and sightings of journeys.rebuild_sighting_events (those events and the records sharing
+-- a refused identifier with them); docs/performance.md, "Incremental runs".
 with events as (
     select event_key, occurred_at from staging.events
     where $all_events or event_key in (select event_key from journeys.rebuild_events)

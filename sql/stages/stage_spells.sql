@@ -71,17 +71,17 @@ rows_marked as (
 ),
 
 boundaries as (
-    -- a spell's first and last events only (one event may be both): a second sort, of those
-    -- rows, pairs each first event with its spell's last and numbers the spells
+    -- a spell's first and last events (one event may be both)
     select
         rows_marked.*,
         previous_index is null or previous_index <> stage_index as is_first,
         next_index is null or next_index <> stage_index as is_last
     from rows_marked
-    where previous_index is null or previous_index <> stage_index or next_index is null or next_index <> stage_index
 ),
 
 paired as (
+    -- a second sort, of the first and last events only, pairs each first event with its spell's
+    -- last and numbers the spells
     select
         boundaries.*,
         first_spell_number - 1 + count(case when is_first then 1 end) over (
@@ -93,6 +93,7 @@ paired as (
         lead(next_occurred_at) over (partition by unit_type, unit_id, stage_model order by sequence_number) as following_next_occurred_at,
         lead(position) over (partition by unit_type, unit_id, stage_model order by sequence_number) as following_position
     from boundaries
+    where is_first or is_last
 ),
 
 linked as (
