@@ -336,6 +336,30 @@ def test_stage_spells_current_stage_and_regressions(tmp_path):
     assert progress["funnel_stage"] is None  # the funnel counts journeys by default, this row is the person's
 
 
+@pytest.mark.parametrize("unit", ["journey", "person"])
+def test_funnel_units_first_touch_and_the_channel_before_the_first_purchase(tmp_path, unit):
+    # a's first journey: a paid-search page, an email click, an order; its second: an organic page
+    # and an order. b: one journey, a page and no order.
+    rows = [("a", 0, "viewed_page", "paid_search", None, None, "a:1"), ("a", 1, "clicked_email", "email", None, None, "a:1"),
+            ("a", 2, "completed_order", "internal", 30.0, None, "a:1"),
+            ("a", 10, "viewed_page", "organic", None, None, "a:2"), ("a", 11, "completed_order", "internal", 20.0, None, "a:2"),
+            ("b", 5, "viewed_page", "social", None, None, "b:1")]
+    q = build(tmp_path, stream(rows), [], stages={"unit": unit})
+    units = q("select unit_id, person_id, sequence_number, started_at, cohort_week, cohort_month, first_touch_channel, "
+              "last_channel_before_purchase from stages.funnel_units order by unit_id").rows()
+    if unit == "journey":
+        assert units == [
+            ("a:1", "a", 1, T0, dt.date(2024, 12, 30), dt.date(2025, 1, 1), "paid_search", "email"),
+            ("a:2", "a", 4, T0 + dt.timedelta(days=10), dt.date(2025, 1, 6), dt.date(2025, 1, 1), "organic", "organic"),
+            ("b:1", "b", 1, T0 + dt.timedelta(days=5), dt.date(2025, 1, 6), dt.date(2025, 1, 1), "social", None),
+        ]
+    else:  # a person's first purchase is a:1's order, after the email click
+        assert units == [
+            ("a", "a", 1, T0, dt.date(2024, 12, 30), dt.date(2025, 1, 1), "paid_search", "email"),
+            ("b", "b", 1, T0 + dt.timedelta(days=5), dt.date(2025, 1, 6), dt.date(2025, 1, 1), "social", None),
+        ]
+
+
 def test_drop_off_drivers_odds_ratio_on_hand_worked_journeys(tmp_path):
     def journey(person, ticket, buys):
         rows = [(person, 0, "viewed_page", "paid_search"), (person, 0.1, "viewed_product", "internal"),
