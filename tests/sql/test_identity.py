@@ -66,6 +66,30 @@ def test_a_chain_of_links_across_all_four_sources_is_one_person(landing, tmp_pat
     assert out["decisions"].filter(pl.col("decision") == "refused").height == 0
 
 
+def test_each_identifier_column_is_sighted_under_its_own_type(landing, tmp_path):
+    # a contact with every CRM identifier (its version and the events made from it: the same five),
+    # a receipt with only its phone, a web page with a device
+    phone = "+447700900123"
+    landing.put("crm", "2025-03-02", "contacts.csv",
+                CONTACTS + f"C1,ann@example.com,{phone},u1,L1,lead,GB,2025-03-01T09:00:00Z,2025-03-01T09:00:00Z,false\n")
+    landing.put("store", "2025-03-02", "transactions.csv", TXN + f"T1,1,S1,2025-03-01 12:00:00,,,{phone},K,1,5.00,GBP,sale\n")
+    landing.put("web", "2025-03-01", "s.jsonl", segment("m1", "d1") + "\n")
+    settings = load(landing.root, tmp_path / "w.duckdb")
+    with connect(settings) as con:
+        identity.resolve(con, settings)
+        sightings = fetch(con, "select distinct source, identifier_type, identifier from identity.identifier_sightings")
+        mapped = dict(fetch(con, "select identifier, person_id from identity.identity_map").rows())
+    by_source = {source: sorted(zip(part["identifier_type"], part["identifier"]))
+                 for (source,), part in sightings.partition_by("source", as_dict=True).items()}
+    assert by_source == {
+        "crm": sorted([("contact_id", "contact_id:C1"), ("email", f"email:{h('ann@example.com')}"), ("phone", f"phone:{h(phone)}"),
+                       ("user_id", "user_id:u1"), ("loyalty_id", "loyalty_id:L1")]),
+        "store": [("phone", f"phone:{h(phone)}")],
+        "web": [("anonymous_id", "anonymous_id:d1")],
+    }
+    assert mapped[f"phone:{h(phone)}"] == mapped["contact_id:C1"] != mapped["anonymous_id:d1"]
+
+
 def test_a_cookie_shared_by_two_logged_in_users_does_not_merge_them(landing, tmp_path):
     landing.put("web", "2025-03-01", "s.jsonl", "\n".join([
         segment("m1", "shared", "u1", "ann@example.com", ts="2025-03-01T10:00:00Z"),
