@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 
+import duckdb
 import polars as pl
 
 from journey_analytics import identity, privacy
@@ -192,3 +193,27 @@ def test_a_segment_alias_links_the_previous_id_to_the_user(landing, tmp_path):
     out = resolved(landing, tmp_path)
     assert out["map"]["anonymous_id:d7"] == out["map"]["user_id:u7"]
     assert out["decisions"].filter(pl.col("decision") == "merged").height == 1
+
+
+def test_pairwise_scores_against_truth_files_worked_by_hand(tmp_path):
+    # truth: P1 {e1, e2, e3}, P2 {e4, e5}, P3 {e6, e8}; e1 is listed in both files (counted once).
+    # resolved: pA {e1, e2}, pB {e3, e4, e5, e6}; e8 is missing from the stream (a person of its own).
+    # true pairs: 3 + 1 + 1 = 5; predicted: 1 + 6 = 7; in both: (e1, e2) and (e4, e5) = 2.
+    from journey_analytics.evaluation import pairwise_scores
+
+    truth = tmp_path / "truth"
+    truth.mkdir()
+    (truth / "events_0000.csv").write_text("event_key,person_id\ne1,P1\ne2,P1\ne3,P1\ne4,P2\n")
+    (truth / "events_0001.csv").write_text("event_key,person_id\ne1,P1\ne5,P2\ne6,P3\ne8,P3\n")
+    warehouse = tmp_path / "w.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema journeys")
+        con.execute("create table journeys.event_persons (event_key varchar, person_id varchar)")
+        con.execute("insert into journeys.event_persons values ('e1', 'pA'), ('e2', 'pA'), ('e3', 'pB'), ('e4', 'pB'), ('e5', 'pB'), ('e6', 'pB')")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        scores = pairwise_scores(con, truth)
+        assert con.execute("select count(*) from duckdb_tables() where table_name = 'truth_events'").fetchall()[0][0] == 0
+    assert scores["truth_events"] == 7
+    assert (scores["pairs_true"], scores["pairs_predicted"], scores["pairs_both"]) == (5, 7, 2)
+    assert scores["pairwise_precision"] == 2 / 7
+    assert scores["pairwise_recall"] == 2 / 5
