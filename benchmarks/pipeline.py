@@ -6,7 +6,8 @@
    (cached under the work folder, so later runs reuse it; generation time is reported apart).
 2. Runs the pipeline as `journey run` does (every Dagster asset, in process, fresh warehouse and
    Dagster home per run), timing every step from Dagster's step events, with the peak RSS of
-   each step and of the pipeline alone (sampled on a thread; the baselines run after it).
+   each step and of the pipeline alone (sampled on a thread; the baselines run after it), and
+   on disk the peak of DuckDB's spill folder per step and of the warehouse file with it.
 3. Runs the floors on the same data in the same process:
    * parse floor: DuckDB's bare read_json / read_csv of the same landing files into tables (in
      chunks of the pipeline's batch size);
@@ -75,15 +76,36 @@ def current_rss() -> int | None:
         return None
 
 
+def disk_bytes(paths: list[Path]) -> int:
+    """Bytes the files at `paths` take on disk (allocated blocks, so a sparse file counts what it
+    holds); a folder counts the files directly in it (DuckDB's spill folder is flat)."""
+    total = 0
+    for path in paths:
+        try:
+            files = [entry.path for entry in os.scandir(path) if entry.is_file(follow_symlinks=False)] if path.is_dir() else [path]
+        except OSError:  # not there (yet, or any more)
+            continue
+        for file in files:
+            try:
+                total += os.stat(file).st_blocks * 512
+            except OSError:
+                continue
+    return total
+
+
 class MemorySampler:
     """Samples the process's RSS every `interval` seconds on a thread, so that a peak can be told
     apart per step and for the pipeline alone (ru_maxrss is one high-water mark for the whole
-    process, baselines included). Where /proc is missing it falls back to ru_maxrss."""
+    process, baselines included). Where /proc is missing it falls back to ru_maxrss.
 
-    def __init__(self, interval: float = 0.05):
+    With `spill` and `warehouse` (lists of paths) it samples their bytes on disk too: DuckDB's
+    spill folder, and the warehouse file with its write-ahead log, each with its own peak."""
+
+    def __init__(self, interval: float = 0.05, spill: list[Path] = (), warehouse: list[Path] = ()):
         self.interval = interval
-        self.peak = 0
-        self.overall = 0
+        self.spill_paths, self.warehouse_paths = list(spill), list(warehouse)
+        self.peak = self.overall = 0
+        self.spill_peak = self.spill_overall = self.disk_overall = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -97,11 +119,16 @@ class MemorySampler:
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         self.peak = max(self.peak, rss)
         self.overall = max(self.overall, rss)
+        if self.spill_paths or self.warehouse_paths:
+            spill = disk_bytes(self.spill_paths)
+            self.spill_peak = max(self.spill_peak, spill)
+            self.spill_overall = max(self.spill_overall, spill)
+            self.disk_overall = max(self.disk_overall, spill + disk_bytes(self.warehouse_paths))
         return rss
 
     def reset(self) -> None:
-        """Start a new peak from the memory held now."""
-        self.peak = 0
+        """Start new peaks from what is held now."""
+        self.peak = self.spill_peak = 0
         self.sample()
 
     def __enter__(self) -> MemorySampler:
@@ -116,14 +143,16 @@ class MemorySampler:
 
 
 class StepTimes:
-    """A runner.Progress that records each Dagster step's wall time and peak RSS (steps run one at
-    a time in process, so the sampler's peak since a step started is that step's)."""
+    """A runner.Progress that records each Dagster step's wall time, peak RSS and peak spill
+    folder (steps run one at a time in process, so the sampler's peaks since a step started are
+    that step's)."""
 
-    def __init__(self):
+    def __init__(self, spill: list[Path] = (), warehouse: list[Path] = ()):
         self.started: dict[str, float] = {}
         self.seconds: dict[str, float] = defaultdict(float)
         self.peak_bytes: dict[str, int] = defaultdict(int)
-        self.memory = MemorySampler()
+        self.spill_bytes: dict[str, int] = defaultdict(int)
+        self.memory = MemorySampler(spill=spill, warehouse=warehouse)
 
     def start(self, total_steps: int) -> None:
         pass
@@ -137,6 +166,7 @@ class StepTimes:
             self.seconds[step_key] += now - self.started.pop(step_key)
             self.memory.sample()
             self.peak_bytes[step_key] = max(self.peak_bytes[step_key], self.memory.peak)
+            self.spill_bytes[step_key] = max(self.spill_bytes[step_key], self.memory.spill_peak)
 
 
 def customers_for(events: int) -> int:
@@ -216,8 +246,11 @@ def increment_scope(warehouse: Path) -> dict:
 def timed_run() -> dict:
     """`journey run` on the environment's landing folder, warehouse and Dagster home, each step timed."""
     from journey_analytics import runner  # noqa: PLC0415
+    from journey_analytics.settings import load_settings  # noqa: PLC0415
 
-    steps = StepTimes()
+    settings = load_settings()
+    warehouse = settings.warehouse_path
+    steps = StepTimes(spill=[settings.duckdb_temp_dir], warehouse=[warehouse, Path(f"{warehouse}.wal")])
     with steps.memory:
         began = time.perf_counter()
         outcome = runner.run_all(progress=steps)
@@ -225,7 +258,9 @@ def timed_run() -> dict:
     if outcome.failed_checks:
         raise SystemExit(f"checks failed: {outcome.failed_checks}")
     return {"seconds": seconds, "steps": dict(steps.seconds), "step_peak_bytes": dict(steps.peak_bytes),
-            "peak_bytes": steps.memory.overall, "events": outcome.event_count}
+            "peak_bytes": steps.memory.overall, "events": outcome.event_count, "step_spill_bytes": dict(steps.spill_bytes),
+            "spill_peak_bytes": steps.memory.spill_overall, "disk_peak_bytes": steps.memory.disk_overall,
+            "warehouse_bytes": disk_bytes([warehouse])}
 
 
 def pipeline_run(landing: Path, workdir: Path) -> dict:
@@ -504,6 +539,12 @@ def main() -> None:
         "peak_rss_gib": max(r["peak_bytes"] for r in runs) / 2**30,
         "process_peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
         "step_peak_rss_gib": {s: max(r["step_peak_bytes"].get(s, 0) for r in runs) / 2**30 for s in step_names},
+        # on disk: DuckDB's spill folder at its peak (per step and overall), the warehouse file at
+        # the end, and the two together at their peak while the pipeline ran
+        "spill_peak_gib": max(r["spill_peak_bytes"] for r in runs) / 2**30,
+        "step_spill_peak_gib": {s: max(r["step_spill_bytes"].get(s, 0) for r in runs) / 2**30 for s in step_names},
+        "warehouse_gib": max(r["warehouse_bytes"] for r in runs) / 2**30,
+        "disk_peak_gib": max(r["disk_peak_bytes"] for r in runs) / 2**30,
         "step_seconds": per_step,
     }
     RESULTS.mkdir(exist_ok=True)
@@ -532,9 +573,11 @@ def main() -> None:
             "({stream_events_built_again:,} events; {persons_continued:,} of those persons continued from their last rows, "
             "the others built again whole).".format(**increment["scope"])] if increment else []),
         "", f"Events per second end to end: {result['events_per_second']:,.0f}. Peak RSS of the pipeline: {result['peak_rss_gib']:.2f} GiB "
-        f"(of the whole process, baselines included: {result['process_peak_rss_gib']:.2f} GiB).", "",
-        "| step | seconds | peak RSS (GiB) |", "|---|---:|---:|",
-        *(f"| {name} | {seconds:.2f} | {result['step_peak_rss_gib'][name]:.2f} |"
+        f"(of the whole process, baselines included: {result['process_peak_rss_gib']:.2f} GiB). On disk: the warehouse file "
+        f"{result['warehouse_gib']:.2f} GiB at the end; DuckDB's spill folder {result['spill_peak_gib']:.2f} GiB at its peak; "
+        f"the two together {result['disk_peak_gib']:.2f} GiB at their peak.", "",
+        "| step | seconds | peak RSS (GiB) | peak spill (GiB) |", "|---|---:|---:|---:|",
+        *(f"| {name} | {seconds:.2f} | {result['step_peak_rss_gib'][name]:.2f} | {result['step_spill_peak_gib'][name]:.2f} |"
           for name, seconds in sorted(per_step.items(), key=lambda kv: -kv[1])),
     ]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
