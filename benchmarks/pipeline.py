@@ -8,7 +8,8 @@
    Dagster home per run), timing every step from Dagster's step events, with the peak RSS of
    each step and of the pipeline alone (sampled on a thread; the baselines run after it), and
    on disk the peak of DuckDB's spill folder per step and of the warehouse file with it.
-3. Runs the floors on the same data in the same process:
+3. Runs the floors on the same data in the same process (the parse floor before the pipeline,
+   the others after it):
    * parse floor: DuckDB's bare read_json / read_csv of the same landing files into tables (in
      chunks of the pipeline's batch size);
    * engine floor: one DuckDB query sorting the stream's events by (person, occurred_at) with
@@ -263,11 +264,17 @@ def timed_run() -> dict:
             "warehouse_bytes": disk_bytes([warehouse])}
 
 
-def pipeline_run(landing: Path, workdir: Path) -> dict:
+def clear_run(workdir: Path) -> tuple[Path, Path]:
+    """Remove the last run's warehouse, published snapshot and Dagster home; returns where the
+    next run's warehouse and Dagster home go."""
     warehouse, home = workdir / "bench.duckdb", workdir / "dagster_home"
-    for path in (warehouse, Path(str(warehouse) + ".wal"), workdir / "published"):
+    for path in (warehouse, Path(str(warehouse) + ".wal"), workdir / "published", home):
         shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
-    shutil.rmtree(home, ignore_errors=True)
+    return warehouse, home
+
+
+def pipeline_run(landing: Path, workdir: Path) -> dict:
+    warehouse, home = clear_run(workdir)
     os.environ.update({"JOURNEY_LANDING_DIR": str(landing), "JOURNEY_WAREHOUSE_PATH": str(warehouse), "DAGSTER_HOME": str(home)})
     from journey_analytics.cli import prepare_dagster_home  # noqa: PLC0415
 
@@ -492,10 +499,17 @@ def main() -> None:
     runs, parse, engine, graph, alternative, alternative_part = [], [], [], [], [], []
     same_components = same_results = True
     for _ in range(args.runs):
+        # the parse floor first, on a disk without the last run's warehouse: at 100M events the
+        # floor's tables and the warehouse would not fit on this machine's disk together
+        clear_run(args.workdir)
+        parse.append(parse_floor(landing))
+        print(f"parse floor: {parse[-1]:.1f} s", flush=True)
         run = pipeline_run(landing, args.workdir)
         runs.append(run)
+        # each run's figures as soon as it ends, so that a later failure (a floor out of disk or
+        # memory) does not lose them
         print(f"pipeline run: {run['seconds']:.1f} s, {run['events']:,} events", flush=True)
-        parse.append(parse_floor(landing))
+        print(json.dumps({k: v for k, v in run.items() if k != "warehouse"}), flush=True)
         engine.append(engine_floor(run["warehouse"]))
         seconds, same = graph_floor(run["warehouse"])
         graph.append(seconds)
