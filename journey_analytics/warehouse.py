@@ -101,6 +101,30 @@ def create_from_file(con: duckdb.DuckDBPyConnection, qualified: str, path: Path,
     con.execute(f"create or replace table {qualified} as\n{sql}", bind(sql, params or {}))
 
 
+#: the units DuckDB reports its memory limit in ('11.7 GiB', '95.3 MiB')
+_MEMORY_UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+
+
+def memory_limit_bytes(con: duckdb.DuckDBPyConnection) -> float:
+    """The connection's memory limit in bytes, as DuckDB reports it (to a tenth of its unit)."""
+    text = con.execute("select current_setting('memory_limit')").fetchall()[0][0]
+    number, unit = re.fullmatch(r"([\d.]+) (\w+)", text).groups()
+    return float(number) * _MEMORY_UNITS[unit]
+
+
+def build_in_parts(con: duckdb.DuckDBPyConnection, qualified: str, path: Path, params: dict, parts: int) -> None:
+    """`qualified` from the SELECT in `path` run once for each of `parts` parts ($part 0 to
+    $parts - 1, which the SELECT uses to take its share of the rows): the first part creates the
+    table, the others insert into it, in one transaction. A model whose join would not fit in
+    memory whole is built this way, so that DuckDB need not spill it to disk."""
+    sql = path.read_text()
+    con.execute("begin transaction")
+    for part in range(parts):
+        verb = f"create or replace table {qualified} as" if part == 0 else f"insert into {qualified}"
+        con.execute(f"{verb}\n{sql}", bind(sql, {**params, "parts": parts, "part": part}))
+    con.execute("commit")
+
+
 def build_model(con: duckdb.DuckDBPyConnection, layer: str, table: str, params: dict | None = None) -> int:
     """`create or replace table layer.table as <sql/layer/table.sql>`; returns its row count."""
     create_from_file(con, f"{layer}.{table}", sql_path(layer, table), params)

@@ -6,9 +6,15 @@
 -- email_recipient (SendGrid address and contact id), store_receipt (loyalty card, e-receipt email
 -- or phone on one receipt), same_event otherwise. left_identifier < right_identifier. An
 -- incremental run builds the links of the records that changed only ($all_records false).
+-- Parts: the links of part $part of $parts, the events whose key hashes to it (a pair's two
+-- sightings share an event, so each pair lies in one part). identity.py builds a large graph in
+-- parts, so that the self-join's hash table fits in memory: whole, at 100M events (181M
+-- sightings), it spilled 38,050 MiB and ran out of disk. The remainder is kept non-negative for engines
+-- whose hash is signed.
 with sightings as (
     select * from identity.identifier_sightings
-    where $all_records or event_key in (select event_key from identity.changed_records)
+    where ($all_records or event_key in (select event_key from identity.changed_records))
+        and (hash(event_key) % $parts + $parts) % $parts = $part
 ),
 
 pairs as (

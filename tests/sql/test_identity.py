@@ -217,3 +217,46 @@ def test_pairwise_scores_against_truth_files_worked_by_hand(tmp_path):
     assert (scores["pairs_true"], scores["pairs_predicted"], scores["pairs_both"]) == (5, 7, 2)
     assert scores["pairwise_precision"] == 2 / 7
     assert scores["pairwise_recall"] == 2 / 5
+
+
+def _sightings_con(memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(config={"memory_limit": memory_limit} if memory_limit else {})
+    con.execute("create schema identity")
+    con.execute("create table identity.changed_records (event_key varchar, fingerprint ubigint)")
+    return con
+
+
+def test_links_built_in_parts_are_the_links_built_whole():
+    from journey_analytics.warehouse import build_in_parts, sql_path
+
+    con = _sightings_con()
+    # e1: three identifiers -> three pairs; e2: two -> one pair; e3: one -> none; e4..e30: two each
+    rows = [("e1", "web", "anonymous_id", "anonymous_id:d1"), ("e1", "web", "user_id", "user_id:u1"),
+            ("e1", "web", "email", "email:x1"), ("e2", "store", "loyalty_id", "loyalty_id:L1"),
+            ("e2", "store", "email", "email:x1"), ("e3", "web", "anonymous_id", "anonymous_id:d2")]
+    rows += [(f"e{i}", "email", kind, f"{kind}:{i}") for i in range(4, 31) for kind in ("email", "contact_id")]
+    con.execute("create table identity.identifier_sightings as select event_key, source, timestamp '2025-03-01 10:00' as occurred_at, "
+                "identifier_type, identifier from (select unnest($rows, recursive := true)) as t(event_key, source, identifier_type, identifier)",
+                {"rows": [{"event_key": e, "source": s, "identifier_type": k, "identifier": i} for e, s, k, i in rows]})
+    path = sql_path("identity", "identifier_links")
+    build_in_parts(con, "identity.whole", path, {"all_records": True}, 1)
+    build_in_parts(con, "identity.in_parts", path, {"all_records": True}, 3)
+    whole = con.execute("select * from identity.whole order by all").fetchall()
+    assert whole == con.execute("select * from identity.in_parts order by all").fetchall()
+    # worked by hand: 3 + 1 + 0 + 27 pairs, each once, the smaller identifier on the left
+    assert len(whole) == 31
+    assert [(r[0], r[1], r[6]) for r in con.execute(
+        "select left_identifier, right_identifier, event_key, source, left_type, right_type, rule from identity.whole "
+        "where event_key in ('e1', 'e2') order by all").fetchall()] == [
+        ("anonymous_id:d1", "email:x1", "web_login"), ("anonymous_id:d1", "user_id:u1", "web_login"),
+        ("email:x1", "loyalty_id:L1", "store_receipt"), ("email:x1", "user_id:u1", "web_login")]
+    # the three parts each hold some of the events, so the parts were really apart
+    assert con.execute("select count(distinct hash(event_key) % 3) from identity.identifier_sightings").fetchall()[0][0] == 3
+
+
+def test_the_links_are_built_in_as_many_parts_as_the_memory_limit_needs():
+    con = _sightings_con("100MB")  # DuckDB reports 95.3 MiB = 99,928,883 bytes (to its tenth of a MiB)
+    con.execute("create table identity.identifier_sightings as select 'e' || range as event_key from range(300000)")
+    assert identity.link_parts(con) == 1  # 300,000 x 300 bytes = 90.0M <= 99.9M
+    con.execute("insert into identity.identifier_sightings select 'f' || range from range(400000)")
+    assert identity.link_parts(con) == 3  # 700,000 x 300 = 210.0M: 2.1 limits
