@@ -100,7 +100,8 @@ class MemorySampler:
     process, baselines included). Where /proc is missing it falls back to ru_maxrss.
 
     With `spill` and `warehouse` (lists of paths) it samples their bytes on disk too: DuckDB's
-    spill folder, and the warehouse file with its write-ahead log, each with its own peak."""
+    spill folder (its peak since the last reset, and overall), and the spill folder together with
+    the warehouse file and its write-ahead log (their joint peak overall)."""
 
     def __init__(self, interval: float = 0.05, spill: list[Path] = (), warehouse: list[Path] = ()):
         self.interval = interval

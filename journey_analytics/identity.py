@@ -263,19 +263,19 @@ def _resolve_region(con: duckdb.DuckDBPyConnection) -> tuple[int, int] | None:
 LINK_JOIN_BYTES_PER_SIGHTING = 300
 
 
-def link_parts(con: duckdb.DuckDBPyConnection) -> int:
-    """How many parts identity.identifier_links is built in: enough that each part's self-join
-    fits in DuckDB's memory limit (one part up to about 42M sightings at a limit of 11.7 GiB)."""
-    sightings = con.execute("select count(*) from identity.identifier_sightings").fetchall()[0][0]
-    return max(1, math.ceil(sightings * LINK_JOIN_BYTES_PER_SIGHTING / memory_limit_bytes(con)))
+def link_parts(sightings: int, memory_limit: float) -> int:
+    """How many parts identity.identifier_links is built in from `sightings` rows: enough that each
+    part's self-join fits in DuckDB's memory limit, in bytes (one part up to about 42M sightings at
+    a limit of 11.7 GiB)."""
+    return max(1, math.ceil(sightings * LINK_JOIN_BYTES_PER_SIGHTING / memory_limit))
 
 
 def _build_evidence(con: duckdb.DuckDBPyConnection) -> None:
     """Sightings, links and record fingerprints of every record."""
     con.execute("create or replace table identity.changed_records (event_key varchar, fingerprint ubigint)")
-    build_model(con, "identity", "identifier_sightings", {"all_records": True})
+    sightings = build_model(con, "identity", "identifier_sightings", {"all_records": True})
     build_in_parts(con, "identity.identifier_links", sql_path("identity", "identifier_links"), {"all_records": True},
-                   link_parts(con))
+                   link_parts(sightings, memory_limit_bytes(con)))
     con.execute("create or replace table identity.record_fingerprints as select event_key, fingerprint from identity.records")
 
 

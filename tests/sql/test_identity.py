@@ -255,8 +255,9 @@ def test_links_built_in_parts_are_the_links_built_whole():
 
 
 def test_the_links_are_built_in_as_many_parts_as_the_memory_limit_needs():
-    con = _sightings_con("100MB")  # DuckDB reports 95.3 MiB = 99,928,883 bytes (to its tenth of a MiB)
-    con.execute("create table identity.identifier_sightings as select 'e' || range as event_key from range(300000)")
-    assert identity.link_parts(con) == 1  # 300,000 x 300 bytes = 90.0M <= 99.9M
-    con.execute("insert into identity.identifier_sightings select 'f' || range from range(400000)")
-    assert identity.link_parts(con) == 3  # 700,000 x 300 = 210.0M: 2.1 limits
+    from journey_analytics.warehouse import memory_limit_bytes
+
+    limit = memory_limit_bytes(_sightings_con("100MB"))
+    assert limit == 95.3 * 2**20  # DuckDB reports 100MB as '95.3 MiB': 99,928,883 bytes
+    assert identity.link_parts(300_000, limit) == 1  # 300,000 x 300 bytes = 90.0M <= 99.9M
+    assert identity.link_parts(700_000, limit) == 3  # 700,000 x 300 = 210.0M: 2.1 limits
