@@ -14,9 +14,10 @@
      chunks of the pipeline's batch size);
    * engine floor: one DuckDB query sorting the stream's events by (person, occurred_at) with
      row_number and lag;
-   * graph floor: scipy.sparse.csgraph.connected_components on the run's identity graph
-     (identity.cc_nodes / identity.usable_links as integer arrays), checked to find the same
-     components as ours (identity.cc_components), against the resolve_identities step;
+   * graph floor: scipy.sparse.csgraph.connected_components on the run's identity graph (the
+     identifiers of identity.identity_map and the merged links of identity.link_decisions as
+     integer arrays), checked to find the same components as our persons, against the
+     resolve_identities step;
    * hand-written alternative: vectorised pandas (sort, groupby/shift/cumsum, merge; no per-row
      apply) of what an analyst would write for what our customer_stream and event_stages steps
      work out over the same staged events and persons -- the stream's order and neighbours,
@@ -354,13 +355,17 @@ def graph_floor(warehouse: Path) -> tuple[float, bool]:
     from scipy.sparse.csgraph import connected_components  # noqa: PLC0415
 
     con = duckdb.connect(str(warehouse), read_only=True)
-    n = con.sql("select count(*) from identity.cc_nodes").fetchall()[0][0]
+    # the persons' graph: every identifier a node, every merged link an edge
+    con.execute("create temp table nodes as select identifier, person_id, row_number() over (order by identifier) - 1 as node "
+                "from identity.identity_map")
+    n = con.sql("select count(*) from nodes").fetchall()[0][0]
     edges = con.sql("""
-        select l.node - 1 as src, r.node - 1 as dst
-        from identity.usable_links as u
-        inner join identity.cc_nodes as l on l.identifier = u.left_identifier and l.identifier_type = u.left_type
-        inner join identity.cc_nodes as r on r.identifier = u.right_identifier and r.identifier_type = u.right_type""").fetchnumpy()
-    ours = con.sql("select node - 1 as node, component from identity.cc_components order by node").fetchnumpy()
+        select l.node as src, r.node as dst
+        from identity.link_decisions as d
+        inner join nodes as l on l.identifier = d.left_identifier
+        inner join nodes as r on r.identifier = d.right_identifier
+        where d.decision = 'merged'""").fetchnumpy()
+    ours = con.sql("select node, person_id as component from nodes order by node").fetchnumpy()
     con.close()
     began = time.perf_counter()
     graph = coo_matrix((np.ones(edges["src"].size, dtype=np.int8), (edges["src"], edges["dst"])), shape=(n, n)).tocsr()

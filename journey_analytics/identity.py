@@ -88,6 +88,12 @@ def connected_components(con: duckdb.DuckDBPyConnection, whole_graph: bool = Tru
     identity.region only unless `whole_graph`); returns the number of star rounds."""
     con.execute("create table if not exists identity.region (identifier varchar)")
     _create_from_step(con, "cc_nodes", "node_ids", {"whole_graph": whole_graph})
+    return _star_rounds(con)
+
+
+def _star_rounds(con: duckdb.DuckDBPyConnection) -> int:
+    """identity.cc_components: the components of identity.usable_links over the numbered nodes of
+    identity.cc_nodes; returns the number of star rounds."""
     _create_from_step(con, "cc_edges", "edges")
     rounds = 0
     while True:
@@ -178,20 +184,33 @@ def _shared_refusals(con: duckdb.DuckDBPyConnection, whole_graph: bool) -> None:
     )
 
 
+def _rename(con: duckdb.DuckDBPyConnection, table: str, to: str) -> None:
+    """Put identity.`table` in the place of identity.`to` (no copy)."""
+    con.execute(f"drop table if exists identity.{to}")
+    con.execute(f"alter table identity.{table} rename to {to}")
+
+
 def _guarded_components(con: duckdb.DuckDBPyConnection, whole_graph: bool) -> tuple[int, int]:
     """Components of the usable links, with over-limit components split round by round; returns
-    (star rounds, guard rounds). Records identity.link_components from the first round."""
-    total_rounds = 0
+    (star rounds, guard rounds). Records identity.link_components from the first round.
+
+    The first pass covers the whole graph (or identity.region); each guard round computes again
+    only the components that were over the limit (steps/guard_nodes.sql), whose refusals cannot
+    change any other component. identity.usable_links and cc_nodes then hold only the last round's
+    part of the graph; identity.cc_components every component.
+    """
+    _create_from_step(con, "usable_links", "usable_links", {"whole_graph": whole_graph})
+    total_rounds = connected_components(con, whole_graph)
+    _create_from_step(con, "link_labels", "link_component_labels")
+    _create_from_step(con, "over_limit", "over_limit_components")
     guard_round = 0
-    while True:
-        _create_from_step(con, "usable_links", "usable_links", {"whole_graph": whole_graph})
-        total_rounds += connected_components(con, whole_graph)
+    while con.execute("select count(*) from identity.over_limit").fetchall()[0][0]:
         if guard_round == 0:
-            _create_from_step(con, "link_labels", "link_component_labels")
-        _create_from_step(con, "over_limit", "over_limit_components")
-        if con.execute("select count(*) from identity.over_limit").fetchall()[0][0] == 0:
-            break
+            con.execute("create or replace table identity.final_components as select * from identity.cc_components "
+                        "where component not in (select component from identity.over_limit)")
         guard_round += 1
+        if guard_round > MAX_ROUNDS:
+            raise RuntimeError("the over-limit guard did not converge")
         # in every over-limit component its lowest-priority unlimited type that still links gives
         # way; a component with none loses its links between limited types
         _create_from_step(con, "over_limit_types", "over_limit_types")
@@ -216,8 +235,16 @@ def _guarded_components(con: duckdb.DuckDBPyConnection, whole_graph: bool) -> tu
             """,
             {"round": guard_round},
         )
-        if guard_round > MAX_ROUNDS:
-            raise RuntimeError("the over-limit guard did not converge")
+        _create_from_step(con, "guard_nodes", "guard_nodes")
+        _create_from_step(con, "guard_links", "guard_links", {"round": guard_round})
+        _rename(con, "guard_nodes", "cc_nodes")
+        _rename(con, "guard_links", "usable_links")
+        total_rounds += _star_rounds(con)
+        _create_from_step(con, "over_limit", "over_limit_components")
+        con.execute("insert into identity.final_components select * from identity.cc_components "
+                    "where component not in (select component from identity.over_limit)")
+    if guard_round:
+        _rename(con, "final_components", "cc_components")
     return total_rounds, guard_round
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 
@@ -261,3 +262,114 @@ def test_the_links_are_built_in_as_many_parts_as_the_memory_limit_needs():
     assert limit == 95.3 * 2**20  # DuckDB reports 100MB as '95.3 MiB': 99,928,883 bytes
     assert identity.link_parts(300_000, limit) == 1  # 300,000 x 300 bytes = 90.0M <= 99.9M
     assert identity.link_parts(700_000, limit) == 3  # 700,000 x 300 = 210.0M: 2.1 limits
+
+
+def _guarded(tmp_path, links, nodes):
+    """Run the two guards and the components (identity._resolve_whole) on literal typed links;
+    returns (identifier -> person id, identifier -> (rule, round) refused, guard rounds)."""
+    from tests.conftest import settings_for
+    settings = settings_for(tmp_path, tmp_path / "w.duckdb")
+    pairs = [tuple(sorted(link)) for link in links]
+    with connect(settings) as con:
+        identity.write_reference_tables(con, settings)
+        write_table(con, "identity.link_pairs", pl.DataFrame(
+            [(a, b, a.split(":")[0], b.split(":")[0]) for a, b in sorted(set(pairs))],
+            schema=["left_identifier", "right_identifier", "left_type", "right_type"], orient="row"))
+        write_table(con, "identity.identifier_sightings", pl.DataFrame(
+            {"identifier": sorted(nodes), "identifier_type": [n.split(":")[0] for n in sorted(nodes)]}))
+        con.execute("create table identity.region (identifier varchar)")
+        _, guard_rounds = identity._resolve_whole(con)
+        persons = dict(fetch(con, "select identifier, person_id from identity.identity_map").rows())
+        refused = {i: (rule, rnd) for i, rule, rnd in fetch(con, "select identifier, rule, round from identity.refused_identifiers").rows()}
+    return persons, refused, guard_rounds
+
+
+def _partition(persons):
+    groups = {}
+    for identifier, person in persons.items():
+        groups.setdefault(person, set()).add(identifier)
+    return sorted(sorted(g) for g in groups.values())
+
+
+def test_over_limit_components_are_split_round_by_round_worked_by_hand(tmp_path):
+    # C1 and C2 (two CRM contacts) are linked three ways, each weaker than the last: by the device
+    # A1 between loyalty cards L1 and L2, by the cards, and by the phone P1 between emails E1, E2.
+    # No identifier sees two contacts directly, so the shared-identifier guard refuses nothing.
+    chain = [("contact_id:C1", "email:E1"), ("email:E1", "phone:P1"), ("phone:P1", "email:E2"), ("email:E2", "contact_id:C2"),
+             ("contact_id:C1", "loyalty_id:L1"), ("loyalty_id:L1", "anonymous_id:A1"), ("anonymous_id:A1", "loyalty_id:L2"),
+             ("loyalty_id:L2", "contact_id:C2")]
+    # C4 and C5 are linked only through the device A4: split in the first guard round
+    short = [("contact_id:C4", "email:E4"), ("email:E4", "anonymous_id:A4"), ("anonymous_id:A4", "email:E5"), ("email:E5", "contact_id:C5")]
+    # one contact: within the limit, never touched
+    fine = [("contact_id:C3", "email:E3"), ("email:E3", "anonymous_id:A3")]
+    links = chain + short + fine
+    nodes = {n for link in links for n in link} | {"anonymous_id:lonely"}
+    persons, refused, guard_rounds = _guarded(tmp_path, links, nodes)
+    # round 1: the lowest-priority linking type of each over-limit component gives way (the
+    # devices A1 and A4); round 2: in the component left, the loyalty cards; round 3: the phone
+    assert refused == {"anonymous_id:A1": ("over_limit_component", 1), "anonymous_id:A4": ("over_limit_component", 1),
+                       "loyalty_id:L1": ("over_limit_component", 2), "loyalty_id:L2": ("over_limit_component", 2),
+                       "phone:P1": ("over_limit_component", 3)}
+    assert guard_rounds == 3
+    assert _partition(persons) == sorted(sorted(g) for g in [
+        {"contact_id:C1", "email:E1"}, {"contact_id:C2", "email:E2"}, {"phone:P1"}, {"loyalty_id:L1"}, {"loyalty_id:L2"},
+        {"anonymous_id:A1"}, {"contact_id:C3", "email:E3", "anonymous_id:A3"}, {"contact_id:C4", "email:E4"},
+        {"contact_id:C5", "email:E5"}, {"anonymous_id:A4"}, {"anonymous_id:lonely"}])
+    # a person's id is the md5 of its anchor, its highest-priority identifier
+    assert persons["email:E3"] == "p_" + hashlib.md5(b"contact_id:C3").hexdigest()[:16]
+    assert persons["email:E1"] == "p_" + hashlib.md5(b"contact_id:C1").hexdigest()[:16]
+
+
+PRIORITY = ["contact_id", "user_id", "email", "phone", "loyalty_id", "anonymous_id"]
+LIMITS = {"contact_id": 1, "user_id": 1}
+
+
+def _reference_guards(nodes, links):
+    """The guards as docs/identity.md states them, in plain Python, every component computed
+    again over the whole graph after each round: (partition, identifier -> (rule, round))."""
+    kind = {n: n.split(":")[0] for n in nodes}
+    rank = {t: i for i, t in enumerate(PRIORITY)}
+    pairs = {tuple(sorted(link)) for link in links}
+    refused, refused_links = {}, set()
+    for n in sorted(nodes):
+        for limited, limit in LIMITS.items():
+            seen = {b if a == n else a for a, b in pairs if n in (a, b) and kind[b if a == n else a] == limited}
+            if len(seen) > limit:
+                if rank[kind[n]] < rank[limited]:  # keeps its other links
+                    refused_links |= {p for p in pairs if n in p and (set(p) - {n}) & seen}
+                else:
+                    refused.setdefault(n, ("shared_identifier", 0))
+    guard_round = 0
+    while True:
+        usable = {p for p in pairs if p not in refused_links and p[0] not in refused and p[1] not in refused}
+        root = union_find(nodes, usable)
+        members = {}
+        for n in nodes:
+            members.setdefault(root[n], set()).add(n)
+        over = [m for m in members.values() if any(sum(kind[n] == t for n in m) > limit for t, limit in LIMITS.items())]
+        if not over:
+            return sorted(sorted(m) for m in members.values()), refused
+        guard_round += 1
+        for m in over:
+            linking = {kind[n] for p in usable if p[0] in m for n in p if kind[n] not in LIMITS}
+            if linking:
+                gives_way = max(linking, key=rank.get)
+                refused.update({n: ("over_limit_component", guard_round) for n in m if kind[n] == gives_way})
+            else:
+                refused_links |= {p for p in usable if p[0] in m}
+
+
+def test_the_guards_match_a_plain_python_reference_on_random_graphs(tmp_path):
+    # identifiers of every type, joined by random links into components of many sizes
+    weights = [2, 2, 4, 2, 2, 6]
+    for seed in range(6):
+        rng = random.Random(seed)
+        nodes = {f"{rng.choices(PRIORITY, weights)[0]}:n{i:03d}" for i in range(160)}
+        ordered = sorted(nodes)
+        links = {tuple(sorted(rng.sample(ordered, 2))) for _ in range(150)}
+        persons, refused, guard_rounds = _guarded(tmp_path / f"s{seed}", links, nodes)
+        expected_partition, expected_refused = _reference_guards(nodes, links)
+        assert _partition(persons) == expected_partition, seed
+        assert refused == expected_refused, seed
+        if seed == 0:
+            assert guard_rounds >= 2  # the random graphs do need several guard rounds

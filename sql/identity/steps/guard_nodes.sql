@@ -1,0 +1,9 @@
+-- The nodes a guard round computes components for again: the identifiers of the over-limit
+-- components, with the node numbers of the first pass. Refusals fall only inside those components,
+-- and taking links away only splits a component, so every other component is final; keeping the
+-- numbers gives each new component the number (its smallest node) a pass over the whole graph
+-- would give it.
+select nodes.identifier, nodes.identifier_type, nodes.node
+from identity.cc_nodes as nodes
+inner join identity.cc_components as members on members.identifier = nodes.identifier
+inner join identity.over_limit as over on over.component = members.component
