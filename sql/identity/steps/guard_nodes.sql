@@ -3,7 +3,6 @@
 -- and taking links away only splits a component, so every other component is final; keeping the
 -- numbers gives each new component the number (its smallest node) a pass over the whole graph
 -- would give it.
-select nodes.identifier, nodes.identifier_type, nodes.node
-from identity.cc_nodes as nodes
-inner join identity.cc_components as members on members.identifier = nodes.identifier
+select members.identifier, members.identifier_type, members.node
+from identity.cc_components as members
 inner join identity.over_limit as over on over.component = members.component
