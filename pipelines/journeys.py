@@ -48,7 +48,9 @@ journey_assets = sql_model_assets(
     build=lambda con, table, settings: build_journey_model(con, table, settings),
     aliases={
         "identity.identifier_types": [dg.AssetKey(["identity", "identity_map"])],  # written with the identity tables
-        "identity.records": [dg.AssetKey(["identity", "identity_map"])],  # the view identity's records are read from
+        # the view identity's records are read from: the staged events and contact versions
+        "identity.records": [dg.AssetKey(["identity", "identity_map"]), dg.AssetKey(["staging", "events"]),
+                             dg.AssetKey(["staging", "contact_versions"])],
         "journeys.source_ranks": [],  # reference tables from settings, written by the asset itself
         "journeys.purchase_activities": [],
         # an incremental run's scope, written by the asset itself (docs/performance.md)
