@@ -19,7 +19,6 @@ Steps (docs/identity.md has the rules with worked examples):
 from __future__ import annotations
 
 import hashlib
-import math
 
 import duckdb
 import polars as pl
@@ -27,7 +26,7 @@ import polars as pl
 from journey_analytics import incremental, privacy
 from journey_analytics.settings import Settings
 from journey_analytics.warehouse import (
-    SQL_DIR, bind, build_in_parts, build_model, create_from_file, memory_limit_bytes, sql_path, table_exists, write_table,
+    SQL_DIR, bind, build_in_parts, build_model, parts_for, create_from_file, memory_limit_bytes, sql_path, table_exists, write_table,
 )
 
 STEPS = SQL_DIR / "identity" / "steps"
@@ -286,15 +285,9 @@ def _resolve_region(con: duckdb.DuckDBPyConnection) -> tuple[int, int] | None:
 
 #: memory the links' self-join needs per sighting, in bytes. Measured at 100M events with a
 #: memory limit of 11.7 GiB: a part of 36M sightings (a fifth) joined without spilling, a third
-#: (60M) spilled 4.0 GiB, the whole 181M filled 38,050 MiB of disk and failed
+#: (60M) spilled 4.0 GiB, the whole 181M filled 38,050 MiB of disk and failed; so one part up to
+#: about 42M sightings at that limit
 LINK_JOIN_BYTES_PER_SIGHTING = 300
-
-
-def link_parts(sightings: int, memory_limit: float) -> int:
-    """How many parts identity.identifier_links is built in from `sightings` rows: enough that each
-    part's self-join fits in DuckDB's memory limit, in bytes (one part up to about 42M sightings at
-    a limit of 11.7 GiB)."""
-    return max(1, math.ceil(sightings * LINK_JOIN_BYTES_PER_SIGHTING / memory_limit))
 
 
 def _build_evidence(con: duckdb.DuckDBPyConnection) -> None:
@@ -302,7 +295,7 @@ def _build_evidence(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("create or replace table identity.changed_records (event_key varchar, fingerprint ubigint)")
     sightings = build_model(con, "identity", "identifier_sightings", {"all_records": True})
     build_in_parts(con, "identity.identifier_links", sql_path("identity", "identifier_links"), {"all_records": True},
-                   link_parts(sightings, memory_limit_bytes(con)))
+                   parts_for(sightings, LINK_JOIN_BYTES_PER_SIGHTING, memory_limit_bytes(con)))
     con.execute("create or replace table identity.record_fingerprints as select event_key, fingerprint from identity.records")
 
 

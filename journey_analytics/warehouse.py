@@ -7,6 +7,8 @@ values are bound as `$name` parameters; table names come from this code, never f
 
 from __future__ import annotations
 
+import math
+
 import datetime as dt
 import functools
 import hashlib
@@ -110,6 +112,12 @@ def memory_limit_bytes(con: duckdb.DuckDBPyConnection) -> float:
     text = con.execute("select current_setting('memory_limit')").fetchall()[0][0]
     number, unit = re.fullmatch(r"([\d.]+) (\w+)", text).groups()
     return float(number) * _MEMORY_UNITS[unit]
+
+
+def parts_for(rows: int, bytes_per_row: int, memory_limit: float) -> int:
+    """How many parts a model of `rows` rows, needing `bytes_per_row` of memory each, is built in
+    (build_in_parts) so that each part fits in DuckDB's memory limit, in bytes."""
+    return max(1, math.ceil(rows * bytes_per_row / memory_limit))
 
 
 def build_in_parts(con: duckdb.DuckDBPyConnection, qualified: str, path: Path, params: dict, parts: int) -> None:

@@ -47,7 +47,9 @@ with events as (
     from staging.events as staged
     inner join journeys.event_persons as persons on persons.event_key = staged.event_key
     left join journeys.source_ranks as ranks on ranks.source = staged.source
-    where $all_persons or persons.person_id in (select person_id from journeys.rebuild_persons)
+    where ($all_persons or persons.person_id in (select person_id from journeys.rebuild_persons))
+        -- the build's part ($part of $parts, by the person's hash): a person's stream lies in one part
+        and (hash(persons.person_id) % $parts + $parts) % $parts = $part
 ),
 
 ordered as (

@@ -256,12 +256,13 @@ def test_links_built_in_parts_are_the_links_built_whole():
 
 
 def test_the_links_are_built_in_as_many_parts_as_the_memory_limit_needs():
-    from journey_analytics.warehouse import memory_limit_bytes
+    from journey_analytics.warehouse import memory_limit_bytes, parts_for
 
     limit = memory_limit_bytes(_sightings_con("100MB"))
     assert limit == 95.3 * 2**20  # DuckDB reports 100MB as '95.3 MiB': 99,928,883 bytes
-    assert identity.link_parts(300_000, limit) == 1  # 300,000 x 300 bytes = 90.0M <= 99.9M
-    assert identity.link_parts(700_000, limit) == 3  # 700,000 x 300 = 210.0M: 2.1 limits
+    per_sighting = identity.LINK_JOIN_BYTES_PER_SIGHTING
+    assert parts_for(300_000, per_sighting, limit) == 1  # 300,000 x 300 bytes = 90.0M <= 99.9M
+    assert parts_for(700_000, per_sighting, limit) == 3  # 700,000 x 300 = 210.0M: 2.1 limits
 
 
 def _guarded(tmp_path, links, nodes):

@@ -142,3 +142,22 @@ def test_the_stream_carries_the_attributes_score_as_a_number_and_leaves_the_page
         page_url = fetch(con, "select staged.page_url from journeys.customer_stream as stream "
                               "inner join staging.events as staged on staged.event_key = stream.event_key where stream.source = 'web'")
     assert page_url.item() == "https://shop.example.com/shoes"
+
+
+def test_the_stream_built_in_parts_of_the_persons_equals_the_stream_built_whole(landing, tmp_path, monkeypatch):
+    import duckdb
+
+    # eight persons, each with two sessions of two pages and an order that ends a journey
+    lines = []
+    for n in range(1, 9):
+        lines += [page(f"a{n}", f"d{n}", f"2025-03-0{n}T10:00:00Z", user=f"u{n}"), page(f"b{n}", f"d{n}", f"2025-03-0{n}T10:05:00Z"),
+                  order(f"c{n}", f"d{n}", f"2025-03-0{n}T12:00:00Z", f"u{n}"), page(f"e{n}", f"d{n}", f"2025-03-0{n}T12:10:00Z")]
+    landing.put("web", "2025-03-09", "s.jsonl", "\n".join(lines) + "\n")
+    whole = stream(landing, tmp_path / "whole")
+    monkeypatch.setattr(journeys, "parts_for", lambda rows, bytes_per_row, memory_limit: 3)
+    in_parts = stream(landing, tmp_path / "parts")
+    assert whole.height == 32 and whole["person_id"].n_unique() == 8
+    assert in_parts.equals(whole)
+    # the persons fall in all three parts, so the parts were really apart
+    persons = whole["person_id"].unique().to_list()
+    assert duckdb.sql("select count(distinct hash(p) % 3) from (select unnest($p) as p)", params={"p": persons}).fetchall()[0][0] == 3
