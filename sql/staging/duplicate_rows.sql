@@ -29,8 +29,11 @@ with keyed as (
 
 copied_keys as (
     -- only keys with more than one copy are ranked: one aggregate over every key instead of a
-    -- window sort of every row
-    select dedupe_key from keyed group by dedupe_key having count(*) > 1
+    -- window sort of every row. It groups the keys' hashes (numbers, cheaper to group than text);
+    -- a hash two keys share only brings a few more keys to the exact ranking below, where a key
+    -- without copies is its own first copy (so Spark's 32-bit HASH, which sqlglot writes for it,
+    -- is as correct as DuckDB's 64-bit one, only letting more keys through)
+    select hash(dedupe_key) as key_hash from keyed group by hash(dedupe_key) having count(*) > 1
 ),
 
 ranked as (
@@ -53,7 +56,7 @@ ranked as (
             order by _dedupe_at asc nulls last, _delivery_date, _source_file, _source_row
         ) as kept_source_row
     from keyed
-    where dedupe_key in (select dedupe_key from copied_keys)
+    where hash(dedupe_key) in (select key_hash from copied_keys)
 ),
 
 final as (
