@@ -26,7 +26,7 @@ import polars as pl
 from journey_analytics import incremental, privacy
 from journey_analytics.settings import Settings
 from journey_analytics.warehouse import (
-    SQL_DIR, bind, build_in_parts, build_model, parts_for, create_from_file, memory_limit_bytes, sql_path, table_exists, write_table,
+    SQL_DIR, bind, build_in_parts, build_model, create_from_file, memory_limit_bytes, parts_for, sql_path, table_exists, write_table,
 )
 
 STEPS = SQL_DIR / "identity" / "steps"
