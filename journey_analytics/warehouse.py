@@ -7,11 +7,10 @@ values are bound as `$name` parameters; table names come from this code, never f
 
 from __future__ import annotations
 
-import math
-
 import datetime as dt
 import functools
 import hashlib
+import math
 import re
 import zoneinfo
 from contextlib import contextmanager
