@@ -248,7 +248,7 @@ def increment_scope(warehouse: Path) -> dict:
 
 def timed_run() -> dict:
     """`journey run` on the environment's landing folder, warehouse and Dagster home, each step timed."""
-    from journey_analytics import runner  # noqa: PLC0415
+    from pipelines import runner  # noqa: PLC0415
     from journey_analytics.settings import load_settings  # noqa: PLC0415
 
     settings = load_settings()

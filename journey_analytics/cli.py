@@ -56,7 +56,7 @@ def run(landing: Path | None, warehouse: Path | None) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from journey_analytics import runner
+    from pipelines import runner  # the one command that needs Dagster
 
     console = _console()
 

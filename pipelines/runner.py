@@ -1,22 +1,23 @@
-"""Runs every asset through Dagster in this process (what `journey run` does).
-
-Dagster is imported lazily so that the library stays usable without it; this module is the
-command line's bridge to the code location in pipelines/.
-"""
+"""Runs every asset through Dagster in this process (what `journey run` does): the command line's
+bridge to the code location. The library (journey_analytics/) never imports Dagster; its `run`
+command imports this module when it runs."""
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from journey_analytics import incremental
+import dagster as dg
+
+from journey_analytics.deliveries import dates_to_ingest, record_ingested
 from journey_analytics.evaluation import pairwise_scores, truth_folder
 from journey_analytics.ingest.landing import contiguous_ranges, delivery_dates, delivery_fingerprints
 from journey_analytics.settings import Settings, load_settings
 from journey_analytics.staging import source_summary
-from journey_analytics.warehouse import connect, fetch, table_exists
+from journey_analytics.warehouse import connect, fetch
+from pipelines.definitions import defs
+from pipelines.ingestion import ingestion_assets
 
 
 @dataclass
@@ -38,46 +39,6 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 class NothingToLoad(RuntimeError):
     pass
-
-
-FINGERPRINTS = "raw.delivery_fingerprints"
-
-
-def ingestion_fingerprint(settings: Settings) -> str:
-    """What staged rows depend on besides the files: the sources' settings, mappings and the salt."""
-    parts = [settings.model_dump_json(include={"ingest", "web", "email", "crm", "store", "mappings"}),
-             hashlib.sha256(settings.hash_salt.encode()).hexdigest()]
-    return incremental.fingerprint(parts, [])
-
-
-def dates_to_ingest(settings: Settings, current: dict[str, str]) -> list[dt.date]:
-    """Delivery dates whose files appeared, changed or disappeared since the warehouse last loaded
-    them (raw.delivery_fingerprints); every date, landed or loaded, when the ingestion settings
-    changed or the warehouse keeps no fingerprints. A removed folder is rerun to empty its slice."""
-    every = {dt.date.fromisoformat(d) for d in current}
-    if not settings.warehouse_path.exists():
-        return sorted(every)
-    with connect(settings, read_only=True) as con:
-        loaded = set()
-        if table_exists(con, "raw.landed_files"):
-            loaded = {r[0] for r in con.execute("select distinct _delivery_date from raw.landed_files").fetchall()}
-        if not table_exists(con, FINGERPRINTS):
-            return sorted(every | loaded)
-        rows = con.execute(f"select delivery_date, fingerprint, settings from {FINGERPRINTS}").fetchall()
-    if any(row[2] != ingestion_fingerprint(settings) for row in rows):
-        return sorted(every | loaded)
-    previous = {row[0].isoformat(): row[1] for row in rows}
-    changed = {dt.date.fromisoformat(d) for d in set(current) | set(previous) if current.get(d) != previous.get(d)}
-    return sorted(changed | (loaded - {dt.date.fromisoformat(d) for d in previous}))
-
-
-def record_ingested(settings: Settings, current: dict[str, str]) -> None:
-    """Remember each delivery date's landing fingerprint once its ingestion succeeded."""
-    with connect(settings) as con:
-        con.execute(f"create or replace table {FINGERPRINTS} (delivery_date date, fingerprint varchar, settings varchar)")
-        print_ = ingestion_fingerprint(settings)
-        for day, value in sorted(current.items()):
-            con.execute(f"insert into {FINGERPRINTS} values ($d, $f, $s)", {"d": dt.date.fromisoformat(day), "f": value, "s": print_})
 
 
 class Progress(Protocol):
@@ -105,11 +66,6 @@ def _report_steps(instance, progress: Progress | None) -> None:
 
 
 def run_all(progress: Progress | None = None) -> RunOutcome:
-    import dagster as dg  # noqa: PLC0415 - the library proper never needs dagster
-
-    from pipelines.definitions import defs  # noqa: PLC0415
-    from pipelines.ingestion import ingestion_assets  # noqa: PLC0415
-
     settings = load_settings()
     dates = delivery_dates(settings.landing_dir)
     if not dates:
@@ -149,7 +105,8 @@ def run_all(progress: Progress | None = None) -> RunOutcome:
             )
         )
     record_ingested(settings, current)
-    results.append(dg.materialize(all_assets, selection=downstream, instance=instance, resources=defs.resources, raise_on_error=True, run_config=QUIET))
+    results.append(dg.materialize(all_assets, selection=downstream, instance=instance, resources=defs.resources, raise_on_error=True,
+                                  run_config=QUIET))
     for result in results:
         for event in result.get_asset_check_evaluations():
             if not event.passed:
