@@ -5,6 +5,8 @@ command imports this module when it runs."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -65,6 +67,44 @@ def _report_steps(instance, progress: Progress | None) -> None:
     instance.handle_new_event = handle
 
 
+#: Tags on every run this module starts: the process that runs it. Dagster frees a run's pool slot
+#: when the run ends, but a process that is killed (by the out-of-memory killer, say) leaves its run
+#: "started" and the slot of the pool "duckdb" claimed, and every later run would wait for that slot
+#: for ever. Dagster's run monitoring only looks after runs that its daemon launched.
+HOST_TAG, PID_TAG = "journey/host", "journey/pid"
+UNFINISHED = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
+              dg.DagsterRunStatus.CANCELING]
+
+
+def process_tags() -> dict[str, str]:
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed, and free the pool slots of, the unfinished runs that `journey run` started on
+    this host in a process that no longer exists (or in this process, which starts its runs one at a
+    time and none before this). Returns their run ids."""
+    released = []
+    host = socket.gethostname()
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED, tags={HOST_TAG: host})):
+        pid = int(run.tags.get(PID_TAG, "0"))
+        if pid and (pid == os.getpid() or not _alive(pid)):
+            instance.report_run_failed(run, message=f"The process that ran it ({host}, pid {pid}) ended before the run did.")
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+            released.append(run.run_id)
+    return released
+
+
 def run_all(progress: Progress | None = None) -> RunOutcome:
     settings = load_settings()
     dates = delivery_dates(settings.landing_dir)
@@ -76,6 +116,8 @@ def run_all(progress: Progress | None = None) -> RunOutcome:
             f"delivery folder {dates[0]} is before ingest.delivery_start_date ({start}); set it earlier in journey.toml"
         )
     instance = dg.DagsterInstance.get()
+    released = release_dead_runs(instance)
+    tags = process_tags()
     graph = defs.resolve_asset_graph()
     all_assets = list(defs.assets)
     ingestion_keys = [key for a in ingestion_assets for key in a.keys]
@@ -97,6 +139,7 @@ def run_all(progress: Progress | None = None) -> RunOutcome:
                 instance=instance,
                 resources=defs.resources,
                 tags={
+                    **tags,
                     "dagster/asset_partition_range_start": first_day.isoformat(),
                     "dagster/asset_partition_range_end": last_day.isoformat(),
                 },
@@ -106,7 +149,7 @@ def run_all(progress: Progress | None = None) -> RunOutcome:
         )
     record_ingested(settings, current)
     results.append(dg.materialize(all_assets, selection=downstream, instance=instance, resources=defs.resources, raise_on_error=True,
-                                  run_config=QUIET))
+                                  run_config=QUIET, tags=tags))
     for result in results:
         for event in result.get_asset_check_evaluations():
             if not event.passed:
@@ -125,7 +168,9 @@ def run_all(progress: Progress | None = None) -> RunOutcome:
         refused = con.execute("select count(*) from identity.link_decisions where decision = 'refused'").fetchall()[0][0]
         truth = truth_folder(settings.landing_dir)
         scores = pairwise_scores(con, truth) if truth else None
-    extra = [f"Persons in identity.persons: {persons[0]} ({persons[1]} with a CRM contact or login); links refused by the guards: {refused}"]
+    extra = [f"Marked failed, and freed the DuckDB pool slot of, run {run_id}: the process that ran it had ended"
+             for run_id in released]
+    extra += [f"Persons in identity.persons: {persons[0]} ({persons[1]} with a CRM contact or login); links refused by the guards: {refused}"]
     if scores:
         extra.append(
             f"Identity vs the generator's truth ({scores['truth_events']} events): pairwise precision "
