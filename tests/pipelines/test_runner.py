@@ -70,8 +70,9 @@ def test_a_living_processs_slot_is_kept(tmp_path, monkeypatch):
         living.kill()
 
 
-def test_runs_are_tagged_with_this_process(sample_run):
-    instance = dg.DagsterInstance.from_config(str(sample_run["home"]))
+def test_runs_are_tagged_with_this_process(sample_run, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(sample_run["home"]))
+    instance = dg.DagsterInstance.get()
     runs = instance.get_runs()
     assert runs and all(run.tags.get(HOST_TAG) == socket.gethostname() and run.tags.get(PID_TAG, "").isdigit() for run in runs)
     assert set(process_tags()) == {HOST_TAG, PID_TAG}
