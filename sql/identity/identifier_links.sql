@@ -10,12 +10,11 @@
 -- sightings share an event, so each pair lies in one part). identity.py builds a large graph in
 -- parts, so that the self-join's hash table fits in memory: whole, at 100M events (181M
 -- sightings), it spilled 38,050 MiB and ran out of disk. The remainder is kept non-negative for engines
--- whose hash is signed. `$parts = 1 or` drops the filter from a one-part build, where DuckDB
--- would estimate that almost no sightings pass it (as in customer_stream.sql).
+-- whose hash is signed.
 with sightings as (
     select * from identity.identifier_sightings
     where ($all_records or event_key in (select event_key from identity.changed_records))
-        and ($parts = 1 or (hash(event_key) % $parts + $parts) % $parts = $part)
+        and (hash(event_key) % $parts + $parts) % $parts = $part
 ),
 
 pairs as (
