@@ -75,11 +75,13 @@ PANDAS_BYTES_PER_EVENT = 2_000
 def isolated(function, *args):
     """`function(*args)` run in a new Python process (multiprocessing's spawn), its result returned.
 
-    Each pipeline run, floor and pandas alternative runs this way. In one process the daily
-    increment came after three builds, their floors and the pandas frames, whose heap the process
-    keeps: at 10M events session 34's increment took 179.7 s with every step slower (the email
-    ingestion 3.8 s, staging.events 11.3 s, identity 42.0 s), where the same increment in a
-    process of its own took 104.0 s (email 1.9 s, staging.events 7.1 s, identity 17.6 s)."""
+    Each pipeline run, floor and pandas alternative runs this way, as `journey run` runs in a
+    process of its own. In one process the daily increment came after three builds, their floors
+    and the pandas frames: at 10M events session 34's increment took 179.7 s with every step slower
+    than before (the email ingestion 3.8 s, staging.events 11.3 s, identity 42.0 s), where the same
+    increment in a process of its own took 104.0 s (email 1.9 s, staging.events 7.1 s, identity
+    17.6 s), and session 35's benchmark, this way, 107.9 s. What in the shared process slowed it
+    was not found (docs/performance.md, "10M events, session 35")."""
     with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         return pool.submit(function, *args).result()
 
