@@ -250,7 +250,8 @@ def _guarded_components(con: duckdb.DuckDBPyConnection, whole_graph: bool) -> tu
 def _resolve_whole(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     _shared_refusals(con, whole_graph=True)
     rounds = _guarded_components(con, whole_graph=True)
-    con.execute("create or replace table identity.link_components as select * from identity.link_labels")
+    # renamed, not copied: nothing reads identity.link_labels after this in a whole build
+    _rename(con, "link_labels", "link_components")
     build_model(con, "identity", "identity_map")
     return rounds
 
