@@ -91,12 +91,15 @@ events as (
     inner join journeys.event_persons as persons on persons.event_key = staged.event_key
     inner join suffixes on suffixes.person_id = persons.person_id
     left join journeys.source_ranks as ranks on ranks.source = staged.source
-    where staged.occurred_at >= suffixes.from_occurred_at
-        -- the same bound as one value for all persons, which DuckDB can test on each block of
-        -- staging.events before the joins (10M events, one day's 147,068 continued persons, the
-        -- SELECT alone, read-only, two runs each: 3.5-4.1 s -> 2.4 s; event_persons' scan passed
-        -- 705K of its 9.9M rows to the join instead of all of them)
-        and staged.occurred_at >= (select min(from_occurred_at) from suffixes)
+    -- one bound for all persons, the earliest first new event of any continued person: DuckDB
+    -- skips the blocks of staging.events (stored about in delivery order) that end before it. Each
+    -- person's own bound is left to suffix_events: as a join condition here (as it was), it gave
+    -- the optimizer an inequality between staging.events and the suffixes to join by, which it
+    -- chose when session 28 bound this earliest time as a value, and that join's spill filled the
+    -- disk. With the bound a subquery and no such condition, DuckDB joins by event key, then by
+    -- person (10M events, one day's 147,068 continued persons, the SELECT alone, read-only,
+    -- alternating: 3.6-4.9 s -> 2.4-3.4 s; 534K of staging.events' 9.9M rows read; the same rows)
+    where staged.occurred_at >= (select min(from_occurred_at) from suffixes)
 ),
 
 suffix_events as (
