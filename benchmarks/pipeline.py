@@ -495,6 +495,25 @@ def pandas_alternative(warehouse: Path, gap_seconds: int, max_session_seconds: i
     return {"seconds": seconds, "sessions_and_stages_seconds": sessions_and_stages, "same": same}
 
 
+def step_table(result: dict) -> list[str]:
+    """The results' table of steps, slowest first: each step's seconds (the builds' median), peak
+    RSS and peak spill folder (the highest of the builds'), and the same three in the daily
+    increment where it ran."""
+    increment = "increment_step_seconds" in result
+    head = "| step | seconds | peak RSS (GiB) | peak spill (GiB) |" + (
+        " increment (s) | increment peak RSS (GiB) | increment peak spill (GiB) |" if increment else "")
+    lines = [head, "|---|" + "---:|" * (6 if increment else 3)]
+    for name, seconds in sorted(result["step_seconds"].items(), key=lambda kv: -kv[1]):
+        line = f"| {name} | {seconds:.2f} | {result['step_peak_rss_gib'][name]:.2f} | {result['step_spill_peak_gib'][name]:.2f} |"
+        if increment:
+            # results written before the increment's peaks were recorded have its seconds only
+            figures = (result["increment_step_seconds"].get(name), result.get("increment_step_peak_rss_gib", {}).get(name),
+                       result.get("increment_step_spill_peak_gib", {}).get(name))
+            line += "".join(" |" if figure is None else f" {figure:.2f} |" for figure in figures)
+        lines.append(line)
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -571,7 +590,14 @@ def main() -> None:
         **({"increment_seconds": increment["seconds"],
             "increment_share_of_events": (increment["events"] - increment["events_before"]) / increment["events"],
             "increment_vs_full": increment["seconds"] / median(r["seconds"] for r in runs),
-            "increment_step_seconds": increment["steps"], "increment_scope": increment["scope"]} if increment else {}),
+            "increment_step_seconds": increment["steps"], "increment_scope": increment["scope"],
+            # the daily run's own peaks, as the builds' below; its process built the warehouse
+            # before it (untimed), so its RSS may hold what that build's DuckDB left allocated
+            "increment_peak_rss_gib": increment["peak_bytes"] / 2**30,
+            "increment_step_peak_rss_gib": {s: b / 2**30 for s, b in increment["step_peak_bytes"].items()},
+            "increment_spill_peak_gib": increment["spill_peak_bytes"] / 2**30,
+            "increment_step_spill_peak_gib": {s: b / 2**30 for s, b in increment["step_spill_bytes"].items()},
+            "increment_disk_peak_gib": increment["disk_peak_bytes"] / 2**30} if increment else {}),
         # the pipeline's own peak (sampled while it ran), and the highest of any process's, the
         # baselines' included (each ran in a process of its own: `isolated`)
         "peak_rss_gib": max(r["peak_bytes"] for r in runs) / 2**30,
@@ -609,14 +635,15 @@ def main() -> None:
         *(["", "The daily increment decided or built again: {identifiers_resolved_again:,} of {identifiers:,} identifiers, the persons of "
             "{events_decided_again:,} of {events:,} events, the streams of {persons_built_again:,} of {persons:,} persons "
             "({stream_events_built_again:,} events; {persons_continued:,} of those persons continued from their last rows, "
-            "the others built again whole).".format(**increment["scope"])] if increment else []),
+            "the others built again whole).".format(**increment["scope"]),
+            f"Its peak RSS: {result['increment_peak_rss_gib']:.2f} GiB; DuckDB's spill folder {result['increment_spill_peak_gib']:.2f} GiB "
+            f"at its peak; the warehouse file and spill folder together {result['increment_disk_peak_gib']:.2f} GiB at their peak."]
+          if increment else []),
         "", f"Events per second end to end: {result['events_per_second']:,.0f}. Peak RSS of the pipeline: {result['peak_rss_gib']:.2f} GiB "
         f"(of any of the benchmark's processes, baselines included: {result['process_peak_rss_gib']:.2f} GiB). On disk: the warehouse file "
         f"{result['warehouse_gib']:.2f} GiB at the end; DuckDB's spill folder {result['spill_peak_gib']:.2f} GiB at its peak; "
         f"the two together {result['disk_peak_gib']:.2f} GiB at their peak.", "",
-        "| step | seconds | peak RSS (GiB) | peak spill (GiB) |", "|---|---:|---:|---:|",
-        *(f"| {name} | {seconds:.2f} | {result['step_peak_rss_gib'][name]:.2f} | {result['step_spill_peak_gib'][name]:.2f} |"
-          for name, seconds in sorted(per_step.items(), key=lambda kv: -kv[1])),
+        *step_table(result),
     ]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
