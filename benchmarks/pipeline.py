@@ -506,9 +506,8 @@ def step_table(result: dict) -> list[str]:
     for name, seconds in sorted(result["step_seconds"].items(), key=lambda kv: -kv[1]):
         line = f"| {name} | {seconds:.2f} | {result['step_peak_rss_gib'][name]:.2f} | {result['step_spill_peak_gib'][name]:.2f} |"
         if increment:
-            # results written before the increment's peaks were recorded have its seconds only
-            figures = (result["increment_step_seconds"].get(name), result.get("increment_step_peak_rss_gib", {}).get(name),
-                       result.get("increment_step_spill_peak_gib", {}).get(name))
+            figures = (result["increment_step_seconds"].get(name), result["increment_step_peak_rss_gib"].get(name),
+                       result["increment_step_spill_peak_gib"].get(name))
             line += "".join(" |" if figure is None else f" {figure:.2f} |" for figure in figures)
         lines.append(line)
     return lines
