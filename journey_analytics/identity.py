@@ -26,7 +26,7 @@ import polars as pl
 from journey_analytics import incremental, privacy
 from journey_analytics.settings import Settings
 from journey_analytics.warehouse import (
-    SQL_DIR, bind, build_in_parts, build_model, create_from_file, memory_limit_bytes, parts_for, sql_path, table_exists, write_table,
+    SQL_DIR, bind, build_in_parts, build_model, compact_tables, create_from_file, memory_limit_bytes, parts_for, sql_path, table_exists, write_table,
 )
 
 STEPS = SQL_DIR / "identity" / "steps"
@@ -302,12 +302,14 @@ def _build_evidence(con: duckdb.DuckDBPyConnection) -> None:
 
 def _replace(con: duckdb.DuckDBPyConnection, replacements: list[tuple[str, str, str]]) -> None:
     """In one transaction, for each (table, where, rows): delete the rows of identity.<table>
-    matching `where` and insert the query `rows` in their place."""
+    matching `where` and insert the query `rows` in their place; then compact the tables whose
+    deleted rows call for it (warehouse.compact_tables)."""
     con.execute("begin transaction")
     for table, where, rows in replacements:
         con.execute(f"delete from identity.{table} {where}")
         con.execute(f"insert into identity.{table} {rows}")
     con.execute("commit")
+    compact_tables(con, [f"identity.{table}" for table, _, _ in replacements])
 
 
 def _update_evidence(con: duckdb.DuckDBPyConnection, logged: int | None) -> int:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from journey_analytics.warehouse import bind, create_from_file, table_exists
+from journey_analytics.warehouse import bind, compact_tables, create_from_file, table_exists
 
 STATE = "reference.build_fingerprints"
 ALL = "all"  # a change-log row of this kind: everything changed (the producer was rebuilt whole)
@@ -97,13 +97,15 @@ def replace_rows(con: duckdb.DuckDBPyConnection, qualified: str, path: Path, val
 @contextmanager
 def replacing(con: duckdb.DuckDBPyConnection, qualified: str, where: str, also: tuple[str, ...] = (), bound: dict | None = None):
     """One transaction that deletes the rows of `qualified` matching `where`, runs the body (which
-    writes their replacements), then the statements `also` (with the parameters `bound` they use)."""
+    writes their replacements), then the statements `also` (with the parameters `bound` they use);
+    then compacts `qualified` if its deleted rows call for it (warehouse.compact_tables)."""
     con.execute("begin transaction")
     con.execute(f"delete from {qualified} where {where}")
     yield
     for statement in also:
         con.execute(statement, bind(statement, bound or {}))
     con.execute("commit")
+    compact_tables(con, [qualified])
 
 
 #: The staged events whose row or person changed (docs/performance.md, "Incremental runs"): each

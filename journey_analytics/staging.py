@@ -19,7 +19,7 @@ from journey_analytics import incremental
 from journey_analytics.ingest.landing import BATCH_BYTES, ENTITIES, SOURCES, SourceLoad, batches, load_files, table_name
 from journey_analytics.schemas import COLUMNS, LANDED_FILE_COLUMNS, LOAD_ERROR_COLUMNS, QUARANTINE_COLUMNS
 from journey_analytics.settings import Settings
-from journey_analytics.warehouse import SQL_DIR, build_model, create_from_file, ensure_table, fetch, sql_path, timezone_periods, write_table
+from journey_analytics.warehouse import SQL_DIR, build_model, compact_tables, create_from_file, ensure_table, fetch, sql_path, timezone_periods, write_table
 
 LANDED_FILES = "raw.landed_files"
 REJECTED_ROWS = "quarantine.rejected_rows"
@@ -77,6 +77,7 @@ def write_load(con: duckdb.DuckDBPyConnection, load: SourceLoad) -> None:
         except Exception:
             con.execute("rollback")
             raise
+        compact_tables(con, frames)
     finally:
         for name in names.values():
             con.unregister(name)

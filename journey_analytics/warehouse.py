@@ -26,10 +26,23 @@ SCHEMAS = ("raw", "staging", "quarantine", "reference", "identity", "journeys", 
 PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
+#: rows per row group: DuckDB's default, which the warehouse file is created with
+ROW_GROUP_ROWS = 122_880
+#: compact_tables writes a table again once its deleted rows are this share of the rows it stores
+#: (and at least a row group's worth)
+COMPACT_DEAD_SHARE = 0.25
+
+
 def connection_config(settings: Settings) -> dict:
-    """DuckDB settings that bound memory: a memory limit and a folder to spill to."""
+    """DuckDB settings that bound memory (a memory limit and a folder to spill to) and leave the
+    rows deleted from a table to compact_tables: by default DuckDB vacuums at every checkpoint,
+    rewriting the row groups of each changed table that has deleted rows. A daily run deletes a few
+    per cent of the rows of the tables it updates, spread over all their row groups, so each
+    checkpoint rewrote much of them to save one or two row groups (10M events, one day's run: about
+    10 of its 110 s; docs/performance.md, "Deleted rows")."""
     settings.duckdb_temp_dir.mkdir(parents=True, exist_ok=True)
-    config = {"memory_limit": settings.duckdb_memory_limit, "temp_directory": str(settings.duckdb_temp_dir)}
+    config = {"memory_limit": settings.duckdb_memory_limit, "temp_directory": str(settings.duckdb_temp_dir),
+              "max_vacuum_tasks": 0}
     if settings.duckdb_threads:
         config["threads"] = settings.duckdb_threads
     return config
@@ -66,6 +79,29 @@ def connect(settings: Settings, read_only: bool = False):
         yield con
     finally:
         con.close()
+
+
+def compact_tables(con: duckdb.DuckDBPyConnection, tables) -> list[str]:
+    """Write each of `tables` (schema.table) again without the rows deleted from it, once they are
+    COMPACT_DEAD_SHARE of the rows it stores and at least ROW_GROUP_ROWS: DuckDB does not vacuum
+    them (connection_config). It keeps a row group whose rows were all deleted only until the next
+    checkpoint, so a log emptied whole needs nothing. Returns the tables written again. Call it
+    outside a transaction: each table is written in one of its own."""
+    compacted = []
+    for qualified in tables:
+        schema, name = qualified.split(".")
+        found = con.execute(
+            "select estimated_size from duckdb_tables() "
+            "where database_name = current_database() and schema_name = $s and table_name = $t", {"s": schema, "t": name},
+        ).fetchall()
+        if not found:
+            continue
+        stored = found[0][0]  # every row of its row groups, the deleted ones included
+        dead = stored - con.execute(f"select count(*) from {qualified}").fetchall()[0][0]
+        if dead >= ROW_GROUP_ROWS and dead >= COMPACT_DEAD_SHARE * stored:
+            con.execute(f"create or replace table {qualified} as select * from {qualified}")
+            compacted.append(qualified)
+    return compacted
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
