@@ -3,6 +3,7 @@ table again once a quarter of the rows it stores are deleted (docs/performance.m
 
 import duckdb
 
+from journey_analytics.incremental import replacing
 from journey_analytics.settings import Settings
 from journey_analytics.warehouse import COMPACT_DEAD_SHARE, ROW_GROUP_ROWS, compact_tables, connect
 
@@ -38,7 +39,7 @@ def test_compact_tables_writes_again_only_the_tables_with_enough_deleted_rows(tm
     settings = Settings(warehouse_path=tmp_path / "w.duckdb", duckdb_temp_dir=tmp_path / "spill")
     cases = {
         # table: (rows stored, rows deleted (i < deleted), written again?)
-        "over": (491_520, 147_456, True),         # 4 row groups, 30 % deleted: 147,456 >= 122,880 and >= 122,880
+        "over": (491_520, 147_456, True),         # 4 row groups, 30 % deleted: 147,456 >= one row group and >= 0.25 x 491,520
         "under_share": (1_228_800, 245_760, False),  # 10 row groups, 20 %: 245,760 < 0.25 x 1,228,800 = 307,200
         "under_rows": (400_000, 120_000, False),  # 30 %, but 120,000 < one row group
         "exactly": (491_520, 122_880, True),      # 25 % and one row group: both bounds are inclusive
@@ -58,13 +59,11 @@ def test_compact_tables_writes_again_only_the_tables_with_enough_deleted_rows(tm
 
 def test_a_replacement_that_deletes_enough_rows_compacts_its_table(tmp_path):
     # incremental.replacing is how the models updated in place write (replace_rows, funnel_levels)
-    from journey_analytics.incremental import replacing
-
     settings = Settings(warehouse_path=tmp_path / "w.duckdb", duckdb_temp_dir=tmp_path / "spill")
     with connect(settings) as con:
         for table in ("big", "small"):
             con.execute(f"create table {table} as select range as i from range($n)", {"n": 4 * ROW_GROUP_ROWS})
-        # big: 40 % of its rows replaced by 1 row each -> compacted; small: 10 % -> kept as it is
+        # big: 40 % of its rows deleted, one row inserted -> compacted; small: 10 % -> kept as it is
         with replacing(con, "main.big", "i % 5 < 2"):
             con.execute("insert into big values (-1)")
         with replacing(con, "main.small", "i % 10 = 0"):
