@@ -13,6 +13,7 @@ import hashlib
 import math
 import re
 import zoneinfo
+from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -81,7 +82,7 @@ def connect(settings: Settings, read_only: bool = False):
         con.close()
 
 
-def compact_tables(con: duckdb.DuckDBPyConnection, tables) -> list[str]:
+def compact_tables(con: duckdb.DuckDBPyConnection, tables: Iterable[str]) -> list[str]:
     """Write each of `tables` (schema.table) again without the rows deleted from it, once they are
     COMPACT_DEAD_SHARE of the rows it stores and at least ROW_GROUP_ROWS: DuckDB does not vacuum
     them (connection_config). It keeps a row group whose rows were all deleted only until the next
