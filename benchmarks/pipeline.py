@@ -251,8 +251,7 @@ def increment_run(landing: Path, workdir: Path) -> dict:
 def daily_run(landing: Path, workdir: Path) -> dict:
     """`journey run` timed on the warehouse and Dagster home that `pipeline_run` left in `workdir`,
     with what it decided or built again."""
-    warehouse, home = run_paths(workdir)
-    os.environ.update({"JOURNEY_LANDING_DIR": str(landing), "JOURNEY_WAREHOUSE_PATH": str(warehouse), "DAGSTER_HOME": str(home)})
+    warehouse = use_run(landing, workdir)
     return {**timed_run(), "scope": increment_scope(warehouse)}
 
 
@@ -304,18 +303,24 @@ def run_paths(workdir: Path) -> tuple[Path, Path]:
     return workdir / "bench.duckdb", workdir / "dagster_home"
 
 
-def clear_run(workdir: Path) -> tuple[Path, Path]:
-    """Remove the last run's warehouse, published snapshot and Dagster home; returns where the
-    next run's warehouse and Dagster home go."""
+def use_run(landing: Path, workdir: Path) -> Path:
+    """Point this process's `journey run` at `landing` and at the warehouse and Dagster home of
+    `workdir` (through the environment, as a user would); returns the warehouse's path."""
+    warehouse, home = run_paths(workdir)
+    os.environ.update({"JOURNEY_LANDING_DIR": str(landing), "JOURNEY_WAREHOUSE_PATH": str(warehouse), "DAGSTER_HOME": str(home)})
+    return warehouse
+
+
+def clear_run(workdir: Path) -> None:
+    """Remove the last run's warehouse, published snapshot and Dagster home from `workdir`."""
     warehouse, home = run_paths(workdir)
     for path in (warehouse, Path(str(warehouse) + ".wal"), workdir / "published", home):
         shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
-    return warehouse, home
 
 
 def pipeline_run(landing: Path, workdir: Path) -> dict:
-    warehouse, home = clear_run(workdir)
-    os.environ.update({"JOURNEY_LANDING_DIR": str(landing), "JOURNEY_WAREHOUSE_PATH": str(warehouse), "DAGSTER_HOME": str(home)})
+    clear_run(workdir)
+    warehouse = use_run(landing, workdir)
     from journey_analytics.cli import prepare_dagster_home  # noqa: PLC0415
 
     prepare_dagster_home()
