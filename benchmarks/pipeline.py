@@ -51,10 +51,13 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import duckdb
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+# before duckdb: the package sets DuckDB's allocator options (journey_analytics/__init__.py), and
+# every process this one starts inherits them, so the floors run with the pipeline's options too
+import journey_analytics  # noqa: E402,F401
+import duckdb  # noqa: E402
 
 from journey_analytics.generator import GeneratorConfig, generate  # noqa: E402
 from journey_analytics.ingest.landing import BATCH_BYTES, landed_weight  # noqa: E402
