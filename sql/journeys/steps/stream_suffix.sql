@@ -54,10 +54,6 @@ last_rows as (
         on lasts.person_id = prefix.person_id and lasts.last_sequence = prefix.sequence_number
 ),
 
-activity_seeds as (
-    select person_id, activity, max(activity_occurrence) as last_occurrence from prefix group by person_id, activity
-),
-
 events as (
     -- every staged column the final rows copy is read here, once: joining staging.events again on
     -- event_key at the end built the join's table on the side of all events (10M events, one day's
@@ -111,6 +107,21 @@ suffix_events as (
     where occurred_at > from_occurred_at
         or (occurred_at = from_occurred_at and source_rank > from_source_rank)
         or (occurred_at = from_occurred_at and source_rank = from_source_rank and event_key >= from_event_key)
+),
+
+activity_seeds as (
+    -- each activity's count in the prefix, for the activities the suffix holds only: the prefix rows
+    -- of other activities are left out before grouping, not after (10M events, one day's 147,068
+    -- continued persons: grouping every prefix row made 1.79M groups of 4.39M rows; the statement
+    -- alone, four runs each alternating, the first (cold, 6.53 s) left out: 3.74-4.20 s -> 2.90-3.68 s;
+    -- the same rows)
+    select prefix.person_id, prefix.activity, max(prefix.activity_occurrence) as last_occurrence
+    from prefix
+    where exists (
+        select 1 from suffix_events
+        where suffix_events.person_id = prefix.person_id and suffix_events.activity is not distinct from prefix.activity
+    )
+    group by prefix.person_id, prefix.activity
 ),
 
 numbered as (
