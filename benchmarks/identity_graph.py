@@ -22,13 +22,14 @@ import tempfile
 import time
 from pathlib import Path
 
+# journey_analytics before duckdb: importing it sets DuckDB's allocator options, as the pipeline runs
+from journey_analytics import identity
 import duckdb
 import numpy as np
 import pyarrow as pa
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from journey_analytics import identity
 from journey_analytics.settings import load_settings
 from journey_analytics.warehouse import connect
 

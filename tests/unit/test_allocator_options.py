@@ -9,9 +9,8 @@ import re
 import subprocess
 import sys
 
-import pytest
-
 ADD_STATS = "os.environ['DUCKDB_JE_MALLOC_CONF'] = ','.join(filter(None, [os.environ.get('DUCKDB_JE_MALLOC_CONF'), 'stats_print:true']))"
+PACKAGE_FIRST = f"import journey_analytics\n{ADD_STATS}\nimport duckdb"
 
 
 def _decay(imports: str, conf: str | None = None) -> tuple[int, int]:
@@ -30,7 +29,7 @@ def _decay(imports: str, conf: str | None = None) -> tuple[int, int]:
 
 
 def test_importing_the_package_first_sets_them():
-    assert _decay(f"import journey_analytics\n{ADD_STATS}\nimport duckdb") == (-1, -1)
+    assert _decay(PACKAGE_FIRST) == (-1, -1)
 
 
 def test_the_dagster_code_location_sets_them_before_it_imports_duckdb():
@@ -42,6 +41,5 @@ def test_without_the_package_duckdb_returns_freed_memory_after_its_decay():
     assert dirty > 0 and muzzy > 0
 
 
-@pytest.mark.parametrize("conf", ["dirty_decay_ms:2500,muzzy_decay_ms:2500"])
-def test_options_already_in_the_environment_are_kept(conf):
-    assert _decay(f"import journey_analytics\n{ADD_STATS}\nimport duckdb", conf) == (2500, 2500)
+def test_options_already_in_the_environment_are_kept():
+    assert _decay(PACKAGE_FIRST, "dirty_decay_ms:2500,muzzy_decay_ms:2500") == (2500, 2500)
