@@ -1,10 +1,12 @@
 """Writing a delivery into the warehouse and building the staging models from sql/staging/.
 
 Per delivery (source x date) the loader replaces that slice of the staged tables, the quarantine
-and the file register, and notes the slice in staging.written_slices; the staging models are then
-rebuilt from all staged rows, which is what makes the result independent of the order deliveries
-arrive in -- but for staging.events, which writes again only the events with a copy in a slice
-written since its last build (docs/performance.md, "Incremental runs").
+and the file register, and notes the slice in staging.slice_changes, once for each of its
+readers; the staging models are then rebuilt from all staged rows, which is what makes the result
+independent of the order deliveries arrive in -- but for staging.duplicate_rows, which ranks again
+only the keys with a copy in a slice written since its last build or a copy removed then, and
+staging.events, which writes again only the events with a copy in such a slice (docs/performance.md,
+"Incremental runs").
 """
 
 from __future__ import annotations
@@ -24,9 +26,14 @@ from journey_analytics.warehouse import SQL_DIR, build_model, compact_tables, cr
 LANDED_FILES = "raw.landed_files"
 REJECTED_ROWS = "quarantine.rejected_rows"
 LOAD_ERRORS = "quarantine.load_errors"
-#: the slices (source x delivery date) written since staging.events was last built
-WRITTEN_SLICES = "staging.written_slices"
+#: per reader, the slices (source x delivery date) written since the reader was last built
+SLICE_CHANGES = "staging.slice_changes"
+#: the log's name before readers were told apart (dropped: each reader's first build is whole)
+_OLD_SLICE_LOG = "staging.written_slices"
 EVENTS = "staging.events"
+DUPLICATES = "staging.duplicate_rows"
+#: the readers of staging.slice_changes
+SLICE_READERS = (DUPLICATES, EVENTS)
 EVENTS_SCOPE = SQL_DIR / "staging" / "steps" / "events_scope.sql"
 DERIVED_CHANGES = SQL_DIR / "staging" / "steps" / "derived_changes.sql"
 #: the events staging.events derives from other tables (store receipts and visits, CRM lifecycle
@@ -49,7 +56,8 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     ensure_table(con, LANDED_FILES, LANDED_FILE_COLUMNS)
     ensure_table(con, REJECTED_ROWS, QUARANTINE_COLUMNS)
     ensure_table(con, LOAD_ERRORS, LOAD_ERROR_COLUMNS)
-    con.execute(f"create table if not exists {WRITTEN_SLICES} (source varchar, delivery_date date)")
+    con.execute(f"drop table if exists {_OLD_SLICE_LOG}")
+    con.execute(f"create table if not exists {SLICE_CHANGES} (reader varchar, source varchar, delivery_date date)")
 
 
 def write_load(con: duckdb.DuckDBPyConnection, load: SourceLoad) -> None:
@@ -71,8 +79,9 @@ def write_load(con: duckdb.DuckDBPyConnection, load: SourceLoad) -> None:
                 if frame.height:
                     columns = ", ".join(frame.columns)
                     con.execute(f"insert into {qualified} ({columns}) select {columns} from {names[qualified]}")
-            con.execute(f"insert into {WRITTEN_SLICES} select $source, unnest($dates)",
-                        {"source": load.source, "dates": load.delivery_dates})
+            con.execute(f"insert into {SLICE_CHANGES} select readers.reader, $source, dates.delivery_date "
+                        "from unnest($readers) as readers(reader) cross join unnest($dates) as dates(delivery_date)",
+                        {"readers": list(SLICE_READERS), "source": load.source, "dates": load.delivery_dates})
             con.execute("commit")
         except Exception:
             con.execute("rollback")
@@ -134,15 +143,15 @@ def build_events(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
     """staging.events: incrementally when its last build used the same SQL and settings -- the events
     with a copy in a slice written since then (steps/events_scope.sql) and the derived events whose
     rows changed (steps/derived_changes.sql) are written again, the others kept -- else whole.
-    Empties staging.written_slices, and logs the keys written again or removed for its readers
+    Empties its rows of staging.slice_changes, and logs the keys written again or removed for its readers
     (everything, when whole), in the same transaction. Returns the mode and the rows written."""
     print_ = incremental.fingerprint([str(sorted(params(settings).items()))],
                                      [sql_path("staging", "events"), EVENTS_SCOPE, DERIVED_CHANGES])
-    update = incremental.may_update(con, EVENTS, print_, [EVENTS, WRITTEN_SLICES])
+    update = incremental.may_update(con, EVENTS, print_, [EVENTS, SLICE_CHANGES])
     incremental.forget(con, EVENTS)
     if update:
         batch = incremental.next_batch(con)
-        create_from_file(con, "staging.events_scope", EVENTS_SCOPE)
+        create_from_file(con, "staging.events_scope", EVENTS_SCOPE, {"reader": EVENTS})
         rewritten = ("event_key in (select event_key from staging.events_scope) "
                      "or event_key in (select event_key from staging.derived_changes)")
         written = incremental.replace_rows(
@@ -154,25 +163,47 @@ def build_events(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
                 # the keys of the rows replaced, for the log (the rows are gone once the log is written)
                 f"create or replace table staging.events_replaced as select event_key from {EVENTS} where {rewritten}",
             ),
-            also=(f"delete from {WRITTEN_SLICES}", incremental.log_event_keys(
+            also=(f"delete from {SLICE_CHANGES} where reader = $reader", incremental.log_event_keys(
                 "select event_key from staging.events_replaced union select event_key from staging.events_rebuilt")),
-            bound={"writer": EVENTS, "batch": batch})
+            bound={"writer": EVENTS, "batch": batch, "reader": EVENTS})
     else:
         # before the build: one interrupted after it still tells every reader that anything changed
         incremental.log_every_event(con, EVENTS)
         con.execute("create or replace table staging.events_scope (event_key varchar)")  # the SQL names it
         written = build_model(con, "staging", "events", {**params(settings), "all_events": True})
-        con.execute(f"delete from {WRITTEN_SLICES}")
+        con.execute(f"delete from {SLICE_CHANGES} where reader = $reader", {"reader": EVENTS})
     for table in ("events_scope", "events_replaced", "derived_changes"):
         con.execute(f"drop table if exists staging.{table}")
     incremental.record(con, EVENTS, print_)
     return {"mode": "incremental" if update else "whole", "rows_written": int(written)}
 
 
+def build_duplicate_rows(con: duckdb.DuckDBPyConnection) -> dict:
+    """staging.duplicate_rows: when its last build used the same SQL, ranking again only the keys
+    with a copy in a slice written since then or a copy at that build (sql/staging/duplicate_rows.sql),
+    else every key; written whole either way. Then empties its rows of staging.slice_changes."""
+    print_ = incremental.fingerprint([], [sql_path("staging", "duplicate_rows")])
+    update = incremental.may_update(con, DUPLICATES, print_, [DUPLICATES, SLICE_CHANGES])
+    incremental.forget(con, DUPLICATES)
+    # a work table the SQL reads (empty for a whole build): the keys that had copies at the last build
+    if update:
+        con.execute(f"create or replace table staging.duplicates_before as select distinct dedupe_key from {DUPLICATES}")
+    else:
+        con.execute("create or replace table staging.duplicates_before (dedupe_key varchar)")
+    rows = build_model(con, "staging", "duplicate_rows", {"all_keys": not update, "reader": DUPLICATES})
+    # after the build: one interrupted before this point reads the same slices again next time
+    con.execute(f"delete from {SLICE_CHANGES} where reader = $reader", {"reader": DUPLICATES})
+    con.execute("drop table staging.duplicates_before")
+    incremental.record(con, DUPLICATES, print_)
+    return {"mode": "incremental" if update else "whole", "rows": int(rows)}
+
+
 def build_staging_model(con: duckdb.DuckDBPyConnection, name: str, settings: Settings) -> int | dict:
     ensure_tables(con)
     if name == "timezone_periods":
         return build_timezone_periods(con, settings)
+    if name == "duplicate_rows":
+        return build_duplicate_rows(con)
     if name == "events":
         return build_events(con, settings)
     return build_model(con, "staging", name, params(settings))

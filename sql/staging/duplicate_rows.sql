@@ -9,22 +9,33 @@
 -- Of each group of copies the first received is kept: earliest _dedupe_at (the source's own
 -- receive time where it has one, e.g. Snowplow's collector_tstamp), then earliest delivery date,
 -- then file path, then row number -- a total order, so the choice never depends on load order.
+--
+-- A whole build ($all_keys) ranks every key with more than one copy. An incremental build ranks
+-- only the keys whose copies may have changed since the last build (docs/performance.md,
+-- "Incremental runs"): the keys with a staged row in a slice (source x delivery date) written
+-- since then (staging.slice_changes) and the keys that had copies then (staging.duplicates_before).
+-- Any other key has no row in a written slice, so its rows are some of the ones it had at the last
+-- build, when it had no copies: it has none now. The table is written whole either way.
 with keyed as (
-    select 'stg_web__events' as staged_table, event_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_web__events
+    select 'web' as source, 'stg_web__events' as staged_table, event_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_web__events
     union all
-    select 'stg_email__events' as staged_table, event_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_email__events
+    select 'email' as source, 'stg_email__events' as staged_table, event_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_email__events
     union all
-    select 'stg_crm__activities' as staged_table, event_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_crm__activities
+    select 'crm' as source, 'stg_crm__activities' as staged_table, event_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_crm__activities
     union all
-    select 'stg_crm__deals' as staged_table, event_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_crm__deals
+    select 'crm' as source, 'stg_crm__deals' as staged_table, event_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_crm__deals
     union all
-    select 'stg_crm__contacts' as staged_table, 'stg_crm__contacts|' || _row_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_crm__contacts
+    select 'crm' as source, 'stg_crm__contacts' as staged_table, 'stg_crm__contacts|' || _row_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_crm__contacts
     union all
-    select 'stg_store__stores' as staged_table, 'stg_store__stores|' || _row_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_store__stores
+    select 'store' as source, 'stg_store__stores' as staged_table, 'stg_store__stores|' || _row_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_store__stores
     union all
-    select 'stg_store__transactions' as staged_table, 'stg_store__transactions|' || _row_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_store__transactions
+    select 'store' as source, 'stg_store__transactions' as staged_table, 'stg_store__transactions|' || _row_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_store__transactions
     union all
-    select 'stg_store__visits' as staged_table, 'stg_store__visits|' || _row_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_store__visits
+    select 'store' as source, 'stg_store__visits' as staged_table, 'stg_store__visits|' || _row_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_store__visits
+),
+
+written as (
+    select distinct source, delivery_date from staging.slice_changes where reader = $reader
 ),
 
 copied_keys as (
@@ -33,11 +44,20 @@ copied_keys as (
     -- a hash two keys share only brings a few more keys to the exact ranking below, where a key
     -- without copies is its own first copy (so Spark's 32-bit HASH, which sqlglot writes for it,
     -- is as correct as DuckDB's 64-bit one, only letting more keys through)
-    select hash(dedupe_key) as key_hash from keyed group by hash(dedupe_key) having count(*) > 1
+    select hash(dedupe_key) as key_hash from keyed where $all_keys group by hash(dedupe_key) having count(*) > 1
+    union all
+    -- an incremental build's keys, hashed the same way
+    select hash(keyed.dedupe_key) as key_hash
+    from keyed
+    inner join written on written.source = keyed.source and written.delivery_date = keyed._delivery_date
+    where not $all_keys
+    union all
+    select hash(dedupe_key) as key_hash from staging.duplicates_before where not $all_keys
 ),
 
 ranked as (
     select
+        source,
         staged_table,
         dedupe_key,
         _delivery_date,
@@ -61,12 +81,7 @@ ranked as (
 
 final as (
     select
-        case
-            when staged_table like 'stg_web%' then 'web'
-            when staged_table like 'stg_email%' then 'email'
-            when staged_table like 'stg_crm%' then 'crm'
-            else 'store'
-        end as source,
+        source,
         staged_table,
         dedupe_key,
         _delivery_date,

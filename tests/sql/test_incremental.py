@@ -36,7 +36,8 @@ def build(landing: Path, warehouse: Path, dates: list[dt.date], **overrides) -> 
     with connect(settings) as con:
         for source in SOURCES:
             staging.ingest(con, source, dates, settings)
-        figures = {"staging.events": staging.build_staging(con, settings)["events"]}
+        built = staging.build_staging(con, settings)
+        figures = {"staging.events": built["events"], "staging.duplicate_rows": built["duplicate_rows"]}
         figures["identity"] = identity.resolve(con, settings)
         for model in journeys.MODELS:
             figures[model] = journeys.build_journey_model(con, model, settings)
@@ -49,7 +50,7 @@ def fingerprints(warehouse: Path, landing: Path) -> dict[str, str]:
     with connect(settings_for(landing, warehouse), read_only=True) as con:
         tables = [f"{s}.{t}" for s, t in con.execute(
             "select table_schema, table_name from information_schema.tables where table_schema in ('identity', 'journeys', 'stages', 'marts') "
-            "or (table_schema, table_name) = ('staging', 'events')"
+            "or table_schema || '.' || table_name in ('staging.events', 'staging.duplicate_rows')"
         ).fetchall()]
         return {t: table_fingerprint(con, t) for t in sorted(tables) if t != HISTORY}
 
@@ -454,6 +455,36 @@ def test_a_copy_delivered_later_for_an_earlier_date_displaces_the_kept_event(lan
                       ("web:m2", dt.datetime(2025, 3, 2, 11), day2)]
     assert removed == [("web:m1", day2)]
     assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [day1, day2])
+
+
+def test_duplicates_are_ranked_again_only_for_the_keys_a_written_slice_or_a_removed_copy_holds(landing, tmp_path):
+    # staging.duplicate_rows ranks again, in a daily run, the keys with a copy in a slice written
+    # since its last build and the keys that had copies at it. Day 1 holds m1 and m2, day 2 another
+    # copy of m1 (kept: day 1's) and m3; then day 3 brings a third copy of m1 and a copy of m3; then
+    # day 2 is withdrawn: m1's day-2 copy goes, and m3's day-3 copy is no longer a copy
+    warehouse = tmp_path / "w.duckdb"
+    days = [dt.date(2025, 3, d) for d in (1, 2, 3)]
+    lines = {days[0]: [("m1", "09:00"), ("m2", "10:00")], days[1]: [("m1", "11:00"), ("m3", "12:00")],
+             days[2]: [("m1", "13:00"), ("m3", "14:00")]}
+    built = []
+    for day in days:
+        landing.put("web", day.isoformat(), "s.jsonl", "\n".join(
+            segment(m, "d1", ts=f"{day.isoformat()}T{t}:00Z") for m, t in lines[day]) + "\n")
+        built.append(build(landing.root, warehouse, [day])["staging.duplicate_rows"])
+
+    def removed() -> list[tuple]:
+        return query(landing.root, warehouse, "select dedupe_key, _delivery_date, copy_number, kept_source_row "
+                                              "from staging.duplicate_rows order by 1, 2")
+
+    assert built == [{"mode": "whole", "rows": 0}, {"mode": "incremental", "rows": 1}, {"mode": "incremental", "rows": 3}]
+    assert removed() == [("web:m1", days[1], 2, 1), ("web:m1", days[2], 3, 1), ("web:m3", days[2], 2, 2)]
+    shutil.rmtree(landing.root / "web" / days[1].isoformat())
+    withdrawn = build(landing.root, warehouse, [days[1]])
+    assert withdrawn["staging.duplicate_rows"] == {"mode": "incremental", "rows": 1}
+    assert removed() == [("web:m1", days[2], 2, 1)]
+    # and the slice log holds nothing its readers have not read
+    assert query(landing.root, warehouse, "select count(*) from staging.slice_changes") == [(0,)]
+    assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [days[0], days[2]])
 
 def test_a_whole_build_of_the_staged_events_or_a_lost_log_makes_their_readers_compare_every_event(landing, tmp_path):
     # a changed staging setting (the stores' default time zone) builds staging.events whole; the

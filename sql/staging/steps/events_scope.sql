@@ -1,13 +1,13 @@
 -- The events an incremental build of staging.events writes again (docs/performance.md,
 -- "Incremental runs"): every event key with a staged row in a slice (source x delivery date) that
--- ingestion wrote since the last build (staging.written_slices), and every event the last build
+-- ingestion wrote since the last build (staging.slice_changes), and every event the last build
 -- kept from such a slice -- of the web, e-mail and CRM activity and deal tables. An event's row is
 -- its kept copy (staging.duplicate_rows: the first received of its key's copies, across every
 -- delivery), so a key with no copy in a written slice, before or after, keeps its row. Events
 -- derived from store and CRM contact tables are worked out again every time, and written where
 -- their rows changed (steps/derived_changes.sql).
 with written as (
-    select distinct source, delivery_date from staging.written_slices
+    select distinct source, delivery_date from staging.slice_changes where reader = $reader
 ),
 
 staged_keys as (
