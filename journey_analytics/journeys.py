@@ -68,14 +68,6 @@ set hours_in_stage = (epoch(cast($as_of as timestamp)) - epoch(entered_at)) / 36
 where unit_type = 'person' and is_current
 """
 
-#: a kept person unit's current stage runs to the data's end, as its current spell does
-#: (_CURRENT_SPELL_HOURS); set for every person unit, the rows just built again included (the same value)
-_CURRENT_STAGE_HOURS = """
-update stages.unit_progress
-set hours_in_current_stage = (epoch(cast($as_of as timestamp)) - epoch(current_stage_since)) / 3600.0
-where unit_type = 'person'
-"""
-
 #: the models that build again only the changed persons' rows from from_sequence_number on, or from
 #: a little before: customer_activity from the last own event before it; touches and funnel_units
 #: from the start of the journey holding it (steps/journey_scope.sql; touches and journey_paths
@@ -102,9 +94,6 @@ STREAM_READERS = {
                        ("previous_stage_index", "bigint")),
         rows_from="({name}.stage_model = scope.stage_model and {name}.sequence_number >= case when {name}.unit_type = 'person' "
                   "then scope.person_from_sequence_number else scope.from_sequence_number end)"),
-    # every row of a changed person: its units' spells and chains were built again
-    "stages.unit_progress": StreamReader(("stages",), also=(_CURRENT_STAGE_HOURS,),
-                                         reads=("stages.stage_spells", "stages.funnel_levels", "stages.unit_stages"), rows_from="true"),
 }
 
 #: what a reader's SQL sees of the log: its own changes, one row per person ($all_persons false):
@@ -288,17 +277,6 @@ def _ensure_stream_log(con: duckdb.DuckDBPyConnection) -> None:
 StepWriter = Callable[[duckdb.DuckDBPyConnection, dict, str | None, tuple[str, ...], dict], int]
 
 
-def _definition(model: str) -> list[Path]:
-    """The SQL files that define a model's rows: a stream reader's own, its scope steps, and those
-    of the readers whose rows it reads, and theirs in turn (unit_progress reads stage_spells, which
-    reads event_stages: event_stages built again whole can change stage_spells and so unit_progress)."""
-    reader = STREAM_READERS.get(model)
-    if reader is None:
-        return [sql_path(*model.split("."))]
-    return [*(reader.sql_files or [sql_path(*model.split("."))]), *reader.scope_steps,
-            *(path for read in reader.reads for path in _definition(read))]
-
-
 def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values: dict, settings: Settings,
                           write: StepWriter | None = None, can_update: bool = True) -> dict:
     """Build a model that reads journeys.customer_stream (one of STREAM_READERS) for what changed
@@ -315,9 +293,9 @@ def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values
     settings_read = [getattr(settings, section).model_dump_json() for section in reader.settings_read]
     layer, name = qualified.split(".")
     path = sql_path(layer, name)
-    # its own SQL and that of the readers whose rows it reads, each file once
-    files = dict.fromkeys(_definition(qualified))
-    print_ = incremental.fingerprint(settings_read, list(files))
+    read_paths = [sql_path(*model.split(".")) for model in reader.reads]
+    print_ = incremental.fingerprint(settings_read, [*(reader.sql_files or [path]), *reader.scope_steps,
+                                                     *read_paths])
     # no log: nothing tells what changed since this model's last build
     logged = table_exists(con, STREAM_LOG)
     _ensure_stream_log(con)
@@ -331,9 +309,8 @@ def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values
                 {"model": qualified, "update": update})
     for step in reader.scope_steps if update else ():
         create_from_file(con, f"{STREAM_SCOPE}_moved", step, {**values, **reader.scope_values})
-        # renamed, not copied (10M events, one day: 0.06-0.08 s a copy, seven a run)
-        con.execute(f"drop table {STREAM_SCOPE}")
-        con.execute(f"alter table {STREAM_SCOPE}_moved rename to {STREAM_SCOPE.split('.')[1]}")
+        con.execute(f"create or replace table {STREAM_SCOPE} as select * from {STREAM_SCOPE}_moved")
+        con.execute(f"drop table {STREAM_SCOPE}_moved")
     if not update:
         for column, type_ in reader.scope_columns:
             con.execute(f"alter table {STREAM_SCOPE} add column {column} {type_}")

@@ -3,19 +3,7 @@
 -- the window; only for the funnel's unit, setting stages.unit), the current stage (its last
 -- spell, stages.stage_spells) and since when, how many times it changed stage and how many of
 -- those changes went backwards (regressions).
---
--- An incremental run ($all_persons false) builds again only the rows of the persons
--- journeys.stream_scope names (whose stream changed, and with it their spells and funnel chains).
--- Every other person's spells and chains are the same as at the last build but for one value: its
--- person unit's current spell runs to the data's end, which moves with new data. So in the same
--- transaction hours_in_current_stage of every person unit is set again, by stage_spells.sql's
--- expression (journeys.STREAM_READERS; docs/performance.md, "Incremental runs").
-with spells as (
-    select * from stages.stage_spells
-    where $all_persons or person_id in (select person_id from journeys.stream_scope)
-),
-
-spell_summary as (
+with spell_summary as (
     select
         unit_type,
         unit_id,
@@ -25,14 +13,14 @@ spell_summary as (
         count(*) - 1 as stage_changes,
         count(case when is_regression then 1 end) as regressions,
         min(entered_at) as first_stage_at
-    from spells
+    from stages.stage_spells
     group by unit_type, unit_id, person_id, stage_model
 ),
 
 current_spell as (
     select unit_type, unit_id, stage_model, stage as current_stage, stage_index as current_stage_index,
         entered_at as current_stage_since, hours_in_stage as hours_in_current_stage
-    from spells
+    from stages.stage_spells
     where is_current
 ),
 

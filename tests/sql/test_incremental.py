@@ -548,8 +548,7 @@ def test_derived_events_are_written_again_only_where_their_rows_changed(landing,
 def test_a_reader_of_another_readers_rows_rebuilds_whole_when_that_readers_sql_changed(landing, tmp_path, monkeypatch):
     # stage_spells, funnel_levels and journey_paths read event_stages' rows: when event_stages' SQL changes it is
     # built again whole, and its rows may change where the stream did not, so they must be too
-    # (StreamReader.reads), and so must unit_progress, which reads stage_spells' and funnel_levels';
-    # the readers that read none of them stay incremental
+    # (StreamReader.reads); the readers that do not read it stay incremental
     landing.put("web", "2025-03-01", "s.jsonl", "\n".join([segment("m1", "d1"), segment("m2", "d2")]) + "\n")
     warehouse = tmp_path / "w.duckdb"
     build(landing.root, warehouse, [dt.date(2025, 3, 1)])
@@ -562,7 +561,7 @@ def test_a_reader_of_another_readers_rows_rebuilds_whole_when_that_readers_sql_c
     assert {m: second[m]["mode"] for m in journeys.STREAM_READERS} == {
         "journeys.customer_activity": "incremental", "journeys.touches": "incremental", "journeys.journey_paths": "whole",
         "stages.event_stages": "whole", "stages.funnel_levels": "whole", "stages.funnel_units": "incremental",
-        "stages.stage_spells": "whole", "stages.unit_progress": "whole"}
+        "stages.stage_spells": "whole"}
 
 def test_withdrawing_a_shared_devices_nearest_login_moves_its_anonymous_event_back(landing, tmp_path):
     # docs/journeys.md, nearest_identified_event: device D is refused (two logins, u2 and u3, one
