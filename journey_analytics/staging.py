@@ -34,6 +34,10 @@ EVENTS = "staging.events"
 DUPLICATES = "staging.duplicate_rows"
 #: the readers of staging.slice_changes
 SLICE_READERS = (DUPLICATES, EVENTS)
+#: the contacts whose snapshot rows a delivery wrote or removed since staging.events was last built
+#: (its CRM lifecycle events are worked out again for these only)
+CONTACT_CHANGES = "staging.contact_changes"
+CONTACTS = "staging.stg_crm__contacts"
 EVENTS_SCOPE = SQL_DIR / "staging" / "steps" / "events_scope.sql"
 DERIVED_CHANGES = SQL_DIR / "staging" / "steps" / "derived_changes.sql"
 #: the events staging.events derives from other tables (store receipts and visits, CRM lifecycle
@@ -58,6 +62,7 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     ensure_table(con, LOAD_ERRORS, LOAD_ERROR_COLUMNS)
     con.execute(f"drop table if exists {_OLD_SLICE_LOG}")
     con.execute(f"create table if not exists {SLICE_CHANGES} (reader varchar, source varchar, delivery_date date)")
+    con.execute(f"create table if not exists {CONTACT_CHANGES} (contact_id varchar)")
 
 
 def write_load(con: duckdb.DuckDBPyConnection, load: SourceLoad) -> None:
@@ -74,11 +79,18 @@ def write_load(con: duckdb.DuckDBPyConnection, load: SourceLoad) -> None:
         try:
             for qualified, frame in frames.items():
                 source = "" if qualified in tables else " and source = $source"
+                # the contacts of the snapshot rows removed, and then of those written
+                changed_contacts = (f"insert into {CONTACT_CHANGES} select distinct contact_id from {qualified} "
+                                    "where list_contains($dates, _delivery_date)")
+                if qualified == CONTACTS:
+                    con.execute(changed_contacts, {"dates": load.delivery_dates})
                 con.execute(f"delete from {qualified} where list_contains($dates, _delivery_date){source}",
                             {"dates": load.delivery_dates, **({} if qualified in tables else {"source": load.source})})
                 if frame.height:
                     columns = ", ".join(frame.columns)
                     con.execute(f"insert into {qualified} ({columns}) select {columns} from {names[qualified]}")
+                if qualified == CONTACTS:
+                    con.execute(changed_contacts, {"dates": load.delivery_dates})
             con.execute(f"insert into {SLICE_CHANGES} select readers.reader, $source, dates.delivery_date "
                         "from unnest($readers) as readers(reader) cross join unnest($dates) as dates(delivery_date)",
                         {"readers": list(SLICE_READERS), "source": load.source, "dates": load.delivery_dates})
@@ -142,15 +154,19 @@ def params(settings: Settings) -> dict:
 def build_events(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
     """staging.events: incrementally when its last build used the same SQL and settings -- the events
     with a copy in a slice written since then (steps/events_scope.sql) and the derived events whose
-    rows changed (steps/derived_changes.sql) are written again, the others kept -- else whole.
-    Empties its rows of staging.slice_changes, and logs the keys written again or removed for its readers
-    (everything, when whole), in the same transaction. Returns the mode and the rows written."""
+    rows changed (steps/derived_changes.sql; of the CRM lifecycle events, only those of the contacts
+    in staging.contact_changes are worked out again) are written again, the others kept -- else whole.
+    Empties its rows of staging.slice_changes and staging.contact_changes, and logs the keys written
+    again or removed for its readers (everything, when whole), in the same transaction. Returns the
+    mode and the rows written."""
     print_ = incremental.fingerprint([str(sorted(params(settings).items()))],
                                      [sql_path("staging", "events"), EVENTS_SCOPE, DERIVED_CHANGES])
-    update = incremental.may_update(con, EVENTS, print_, [EVENTS, SLICE_CHANGES])
+    update = incremental.may_update(con, EVENTS, print_, [EVENTS, SLICE_CHANGES, CONTACT_CHANGES])
     incremental.forget(con, EVENTS)
+    figures = {}
     if update:
         batch = incremental.next_batch(con)
+        figures["contacts_worked_out_again"] = con.execute(f"select count(distinct contact_id) from {CONTACT_CHANGES}").fetchall()[0][0]
         create_from_file(con, "staging.events_scope", EVENTS_SCOPE, {"reader": EVENTS})
         rewritten = ("event_key in (select event_key from staging.events_scope) "
                      "or event_key in (select event_key from staging.derived_changes)")
@@ -163,7 +179,7 @@ def build_events(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
                 # the keys of the rows replaced, for the log (the rows are gone once the log is written)
                 f"create or replace table staging.events_replaced as select event_key from {EVENTS} where {rewritten}",
             ),
-            also=(f"delete from {SLICE_CHANGES} where reader = $reader", incremental.log_event_keys(
+            also=(f"delete from {SLICE_CHANGES} where reader = $reader", f"delete from {CONTACT_CHANGES}", incremental.log_event_keys(
                 "select event_key from staging.events_replaced union select event_key from staging.events_rebuilt")),
             bound={"writer": EVENTS, "batch": batch, "reader": EVENTS})
     else:
@@ -172,10 +188,11 @@ def build_events(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
         con.execute("create or replace table staging.events_scope (event_key varchar)")  # the SQL names it
         written = build_model(con, "staging", "events", {**params(settings), "all_events": True})
         con.execute(f"delete from {SLICE_CHANGES} where reader = $reader", {"reader": EVENTS})
+        con.execute(f"delete from {CONTACT_CHANGES}")
     for table in ("events_scope", "events_replaced", "derived_changes"):
         con.execute(f"drop table if exists staging.{table}")
     incremental.record(con, EVENTS, print_)
-    return {"mode": "incremental" if update else "whole", "rows_written": int(written)}
+    return {"mode": "incremental" if update else "whole", "rows_written": int(written), **figures}
 
 
 def build_duplicate_rows(con: duckdb.DuckDBPyConnection) -> dict:

@@ -440,7 +440,7 @@ def test_a_copy_delivered_later_for_an_earlier_date_displaces_the_kept_event(lan
                                                           segment("m1", "d1", ts="2025-03-01T09:00:00Z")]) + "\n")
     second = build(landing.root, warehouse, [day1])
     assert first["staging.events"] == {"mode": "whole", "rows_written": 2}
-    assert second["staging.events"] == {"mode": "incremental", "rows_written": 2}  # m0 and m1
+    assert second["staging.events"] == {"mode": "incremental", "rows_written": 2, "contacts_worked_out_again": 0}  # m0 and m1
     # staging.events logged m0 and m1 (staging.event_changes); identity and event_persons compared
     # only those with their last build, and event_persons decided again just them (m0 appeared, m1
     # moved in time), so the stream compared them only. A batch every reader of its writer has
@@ -521,19 +521,19 @@ def test_derived_events_are_written_again_only_where_their_rows_changed(landing,
     landing.put("store", "2025-03-02", "transactions.csv", txn + "T1,2,S1,2025-03-01 10:00:00,L1,2,5\nT2,1,S1,2025-03-02 11:00:00,L1,1,30\n")
     landing.put("crm", "2025-03-02", "contacts.csv", CONTACT_HEADER + "C1,ann@example.com,,,L1,customer,GB,2025-03-01T08:00:00Z,2025-03-02T09:00:00Z,false\n")
     second = build(landing.root, warehouse, [dt.date(2025, 3, 2)])
-    assert second["staging.events"] == {"mode": "incremental", "rows_written": 3}
+    assert second["staging.events"] == {"mode": "incremental", "rows_written": 3, "contacts_worked_out_again": 1}
     assert [second[m]["events_compared"] for m in ("identity", "event_persons")] == [3, 3]
     # day 3: S1's time zone is corrected to New York; both its receipts move, nothing else changes
     landing.put("store", "2025-03-03", "stores.csv", "store_id,name,region,timezone\nS1,London,UK,America/New_York\n")
     third = build(landing.root, warehouse, [dt.date(2025, 3, 3)])
-    assert third["staging.events"] == {"mode": "incremental", "rows_written": 2}
+    assert third["staging.events"] == {"mode": "incremental", "rows_written": 2, "contacts_worked_out_again": 0}
     assert [third[m]["events_compared"] for m in ("identity", "event_persons")] == [2, 2]
     assert query(landing.root, warehouse, "select event_key, occurred_at, revenue from staging.events where source = 'store' order by 1") == [
         ("store:S1:T1:sale", dt.datetime(2025, 3, 1, 15), 30.0), ("store:S1:T2:sale", dt.datetime(2025, 3, 2, 16), 30.0)]
     # day 2's contact snapshot is withdrawn: C1's customer stage goes, and only its row is removed
     shutil.rmtree(landing.root / "crm" / "2025-03-02")
     fourth = build(landing.root, warehouse, [dt.date(2025, 3, 2)])
-    assert fourth["staging.events"] == {"mode": "incremental", "rows_written": 0}
+    assert fourth["staging.events"] == {"mode": "incremental", "rows_written": 0, "contacts_worked_out_again": 1}
     assert [fourth[m]["events_compared"] for m in ("identity", "event_persons")] == [1, 1]
     assert query(landing.root, warehouse, "select activity, touchpoint from staging.events where source = 'crm' order by 1, 2") == [
         ("created_contact", "lead"), ("entered_lifecycle_stage", "lead")]
@@ -543,6 +543,41 @@ def test_derived_events_are_written_again_only_where_their_rows_changed(landing,
     columns = query(landing.root, warehouse, "select column_name from information_schema.columns "
                                              "where table_schema = 'staging' and table_name = 'events' order by ordinal_position")
     assert ["event_key", *compared] == [c for (c,) in columns]
+
+
+def test_only_the_contacts_whose_snapshot_rows_changed_have_their_lifecycle_events_worked_out_again(landing, tmp_path):
+    # Day 1: contact C1 with no stage and no created or updated time -- a version dated by its
+    # delivery, with no event of its own. Day 2: C1 a lead since 2 March (created 20 February), its
+    # second version, and C2 a lead. Day 3 repeats C1's day-1 row unchanged: a copy. Withdrawing
+    # day 1 moves that version to day 3's copy, after the lead: the lead becomes C1's first version
+    # and C1's creation appears, though no event of C1 came from day 1. Each run works out again the
+    # lifecycle events of the contacts whose snapshot rows it wrote or removed: C1 only, after day 2
+    lines = {1: ["C1,,,,,,GB,,,false"],
+             2: ["C1,,,,,lead,GB,2025-02-20T00:00:00Z,2025-03-02T00:00:00Z,false",
+                 "C2,bob@example.com,,,,lead,GB,2025-02-01T08:00:00Z,2025-02-01T08:00:00Z,false"],
+             3: ["C1,,,,,,GB,,,false"]}
+    warehouse = tmp_path / "w.duckdb"
+    built = []
+    for day, rows in lines.items():
+        landing.put("crm", f"2025-03-0{day}", "contacts.csv", CONTACT_HEADER + "\n".join(rows) + "\n")
+        built.append(build(landing.root, warehouse, [dt.date(2025, 3, day)])["staging.events"])
+
+    def lifecycle() -> list[tuple]:
+        return query(landing.root, warehouse, "select contact_id, activity, occurred_at from staging.events "
+                                              "where source_format = 'crm_contacts' order by 1, 2")
+
+    assert built == [{"mode": "whole", "rows_written": 0},
+                     {"mode": "incremental", "rows_written": 3, "contacts_worked_out_again": 2},
+                     {"mode": "incremental", "rows_written": 0, "contacts_worked_out_again": 1}]
+    assert lifecycle() == [("C1", "entered_lifecycle_stage", dt.datetime(2025, 3, 2)),
+                           ("C2", "created_contact", dt.datetime(2025, 2, 1, 8)), ("C2", "entered_lifecycle_stage", dt.datetime(2025, 2, 1, 8))]
+    shutil.rmtree(landing.root / "crm" / "2025-03-01")
+    withdrawn = build(landing.root, warehouse, [dt.date(2025, 3, 1)])["staging.events"]
+    assert withdrawn == {"mode": "incremental", "rows_written": 1, "contacts_worked_out_again": 1}
+    assert lifecycle() == [("C1", "created_contact", dt.datetime(2025, 2, 20)), ("C1", "entered_lifecycle_stage", dt.datetime(2025, 3, 2)),
+                           ("C2", "created_contact", dt.datetime(2025, 2, 1, 8)), ("C2", "entered_lifecycle_stage", dt.datetime(2025, 2, 1, 8))]
+    assert query(landing.root, warehouse, "select count(*) from staging.contact_changes") == [(0,)]
+    assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [dt.date(2025, 3, d) for d in (1, 2, 3)])
 
 
 def test_a_reader_of_another_readers_rows_rebuilds_whole_when_that_readers_sql_changed(landing, tmp_path, monkeypatch):

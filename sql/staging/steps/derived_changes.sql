@@ -2,8 +2,9 @@
 -- (docs/performance.md, "Incremental runs"). Derived events -- store receipts and visits (source
 -- 'store') and CRM lifecycle events (source_format 'crm_contacts') -- depend on more than their own
 -- row (a receipt on all its lines, an event time on its store's time zone, a lifecycle event on the
--- contact's earlier versions), so each build works them all out again (staging.events_rebuilt holds
--- every one of them) and compares them with the last build's rows: a key is changed when only one
+-- contact's earlier versions), so each build works out again every store event and the lifecycle
+-- events of the contacts whose snapshot rows changed (staging.contact_changes; staging.events_rebuilt
+-- holds them) and compares them with the last build's rows: a key is changed when only one
 -- side has it or any column differs (`is distinct from`: two nulls are equal). Only those are
 -- written and logged for the readers; the others keep their rows (10M events, one day: 625 of
 -- 801,764 derived events, 351 new and 274 receipts whose rows changed). Event keys are unique (a check of every run), so the join pairs
@@ -15,8 +16,10 @@ with rebuilt as (
 ),
 
 kept as (
+    -- the lifecycle events worked out again are those of staging.contact_changes' contacts only
     select * from staging.events
-    where source = 'store' or source_format = 'crm_contacts'
+    where source = 'store'
+        or (source_format = 'crm_contacts' and contact_id in (select contact_id from staging.contact_changes))
 ),
 
 final as (
