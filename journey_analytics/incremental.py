@@ -82,11 +82,12 @@ def replace_rows(con: duckdb.DuckDBPyConnection, qualified: str, path: Path, val
                  also: tuple[str, ...] = (), bound: dict | None = None, prepare: tuple[str, ...] = ()) -> int:
     """Replace the rows of `qualified` matching `where` with the model's rows for them (the SELECT
     in `path`, bound to `values`, builds only those, into `qualified`_rebuilt; the statements
-    `prepare` run next, before anything is replaced), and run the statements `also` (with the
-    parameters `bound` they use) with them, in one transaction; returns how many rows it wrote."""
+    `prepare` run next, before anything is replaced, bound to `values` too), and run the statements
+    `also` (with the parameters `bound` they use) with them, in one transaction; returns how many
+    rows it wrote."""
     create_from_file(con, f"{qualified}_rebuilt", path, values)
     for statement in prepare:
-        con.execute(statement)
+        con.execute(statement, bind(statement, values))
     written = con.execute(f"select count(*) from {qualified}_rebuilt").fetchall()[0][0]
     with replacing(con, qualified, where, also, bound):
         con.execute(f"insert into {qualified} select * from {qualified}_rebuilt")
@@ -97,10 +98,12 @@ def replace_rows(con: duckdb.DuckDBPyConnection, qualified: str, path: Path, val
 @contextmanager
 def replacing(con: duckdb.DuckDBPyConnection, qualified: str, where: str, also: tuple[str, ...] = (), bound: dict | None = None):
     """One transaction that deletes the rows of `qualified` matching `where`, runs the body (which
-    writes their replacements), then the statements `also` (with the parameters `bound` they use);
-    then compacts `qualified` if its deleted rows call for it (warehouse.compact_tables)."""
+    writes their replacements), then the statements `also` (`where` and these with the parameters
+    `bound` they use); then compacts `qualified` if its deleted rows call for it
+    (warehouse.compact_tables)."""
     con.execute("begin transaction")
-    con.execute(f"delete from {qualified} where {where}")
+    delete = f"delete from {qualified} where {where}"
+    con.execute(delete, bind(delete, bound or {}))
     yield
     for statement in also:
         con.execute(statement, bind(statement, bound or {}))

@@ -34,9 +34,13 @@ EVENTS = "staging.events"
 DUPLICATES = "staging.duplicate_rows"
 #: the readers of staging.slice_changes
 SLICE_READERS = (DUPLICATES, EVENTS)
-#: the contacts whose snapshot rows a delivery wrote or removed since staging.events was last built
-#: (its CRM lifecycle events are worked out again for these only)
-CONTACT_CHANGES = "staging.contact_changes"
+#: per reader, the contacts whose snapshot rows a delivery wrote or removed since the reader was
+#: last built: only their versions, latest versions and lifecycle events are worked out again
+CHANGED_CONTACTS = "staging.changed_contacts"
+CONTACT_VERSIONS = "staging.contact_versions"
+LATEST_CONTACTS = "staging.contacts"
+#: the readers of staging.changed_contacts
+CONTACT_READERS = (CONTACT_VERSIONS, LATEST_CONTACTS, EVENTS)
 CONTACTS = "staging.stg_crm__contacts"
 EVENTS_SCOPE = SQL_DIR / "staging" / "steps" / "events_scope.sql"
 DERIVED_CHANGES = SQL_DIR / "staging" / "steps" / "derived_changes.sql"
@@ -62,12 +66,14 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     ensure_table(con, LOAD_ERRORS, LOAD_ERROR_COLUMNS)
     con.execute(f"drop table if exists {_OLD_SLICE_LOG}")
     con.execute(f"create table if not exists {SLICE_CHANGES} (reader varchar, source varchar, delivery_date date)")
-    con.execute(f"create table if not exists {CONTACT_CHANGES} (contact_id varchar)")
+    con.execute(f"create table if not exists {CHANGED_CONTACTS} (reader varchar, contact_id varchar)")
 
 
 def write_load(con: duckdb.DuckDBPyConnection, load: SourceLoad) -> None:
     """Replace everything one source delivered on the load's dates, in one transaction
-    (idempotent: delete those slices, then insert)."""
+    (idempotent: delete those slices, then insert), and note what changed for the incremental
+    builds: the slices for each reader of staging.slice_changes, and the contacts of the snapshot
+    rows removed and written in staging.changed_contacts."""
     tables = {f"staging.{table_name(load.source, entity)}": frame for entity, frame in load.staged.items()}
     side = {REJECTED_ROWS: load.quarantine, LOAD_ERRORS: load.load_errors, LANDED_FILES: load.landed_files}
     names = {qualified: f"_load_{i}" for i, qualified in enumerate([*tables, *side])}
@@ -80,17 +86,19 @@ def write_load(con: duckdb.DuckDBPyConnection, load: SourceLoad) -> None:
             for qualified, frame in frames.items():
                 source = "" if qualified in tables else " and source = $source"
                 # the contacts of the snapshot rows removed, and then of those written
-                changed_contacts = (f"insert into {CONTACT_CHANGES} select distinct contact_id from {qualified} "
-                                    "where list_contains($dates, _delivery_date)")
+                note_contacts = (f"insert into {CHANGED_CONTACTS} select readers.reader, rows.contact_id "
+                                 f"from (select distinct contact_id from {qualified} where list_contains($dates, _delivery_date)) as rows "
+                                 "cross join unnest($readers) as readers(reader)")
+                noted = {"dates": load.delivery_dates, "readers": list(CONTACT_READERS)}
                 if qualified == CONTACTS:
-                    con.execute(changed_contacts, {"dates": load.delivery_dates})
+                    con.execute(note_contacts, noted)
                 con.execute(f"delete from {qualified} where list_contains($dates, _delivery_date){source}",
                             {"dates": load.delivery_dates, **({} if qualified in tables else {"source": load.source})})
                 if frame.height:
                     columns = ", ".join(frame.columns)
                     con.execute(f"insert into {qualified} ({columns}) select {columns} from {names[qualified]}")
                 if qualified == CONTACTS:
-                    con.execute(changed_contacts, {"dates": load.delivery_dates})
+                    con.execute(note_contacts, noted)
             con.execute(f"insert into {SLICE_CHANGES} select readers.reader, $source, dates.delivery_date "
                         "from unnest($readers) as readers(reader) cross join unnest($dates) as dates(delivery_date)",
                         {"readers": list(SLICE_READERS), "source": load.source, "dates": load.delivery_dates})
@@ -155,23 +163,23 @@ def build_events(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
     """staging.events: incrementally when its last build used the same SQL and settings -- the events
     with a copy in a slice written since then (steps/events_scope.sql) and the derived events whose
     rows changed (steps/derived_changes.sql; of the CRM lifecycle events, only those of the contacts
-    in staging.contact_changes are worked out again) are written again, the others kept -- else whole.
-    Empties its rows of staging.slice_changes and staging.contact_changes, and logs the keys written
+    in staging.changed_contacts are worked out again) are written again, the others kept -- else whole.
+    Empties its rows of staging.slice_changes and staging.changed_contacts, and logs the keys written
     again or removed for its readers (everything, when whole), in the same transaction. Returns the
     mode and the rows written."""
     print_ = incremental.fingerprint([str(sorted(params(settings).items()))],
                                      [sql_path("staging", "events"), EVENTS_SCOPE, DERIVED_CHANGES])
-    update = incremental.may_update(con, EVENTS, print_, [EVENTS, SLICE_CHANGES, CONTACT_CHANGES])
+    update = incremental.may_update(con, EVENTS, print_, [EVENTS, SLICE_CHANGES, CHANGED_CONTACTS])
     incremental.forget(con, EVENTS)
     figures = {}
     if update:
         batch = incremental.next_batch(con)
-        figures["contacts_worked_out_again"] = con.execute(f"select count(distinct contact_id) from {CONTACT_CHANGES}").fetchall()[0][0]
+        figures["contacts_worked_out_again"] = _changed_contacts(con, EVENTS)
         create_from_file(con, "staging.events_scope", EVENTS_SCOPE, {"reader": EVENTS})
         rewritten = ("event_key in (select event_key from staging.events_scope) "
                      "or event_key in (select event_key from staging.derived_changes)")
         written = incremental.replace_rows(
-            con, EVENTS, sql_path("staging", "events"), {**params(settings), "all_events": False}, rewritten,
+            con, EVENTS, sql_path("staging", "events"), {**params(settings), "all_events": False, "reader": EVENTS}, rewritten,
             prepare=(
                 # every derived event is built again; only those that changed are written
                 f"create or replace table staging.derived_changes as\n{DERIVED_CHANGES.read_text()}",
@@ -179,20 +187,53 @@ def build_events(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
                 # the keys of the rows replaced, for the log (the rows are gone once the log is written)
                 f"create or replace table staging.events_replaced as select event_key from {EVENTS} where {rewritten}",
             ),
-            also=(f"delete from {SLICE_CHANGES} where reader = $reader", f"delete from {CONTACT_CHANGES}", incremental.log_event_keys(
-                "select event_key from staging.events_replaced union select event_key from staging.events_rebuilt")),
+            also=(f"delete from {SLICE_CHANGES} where reader = $reader", f"delete from {CHANGED_CONTACTS} where reader = $reader",
+                  incremental.log_event_keys("select event_key from staging.events_replaced union "
+                                             "select event_key from staging.events_rebuilt")),
             bound={"writer": EVENTS, "batch": batch, "reader": EVENTS})
     else:
         # before the build: one interrupted after it still tells every reader that anything changed
         incremental.log_every_event(con, EVENTS)
         con.execute("create or replace table staging.events_scope (event_key varchar)")  # the SQL names it
-        written = build_model(con, "staging", "events", {**params(settings), "all_events": True})
+        written = build_model(con, "staging", "events", {**params(settings), "all_events": True, "reader": EVENTS})
         con.execute(f"delete from {SLICE_CHANGES} where reader = $reader", {"reader": EVENTS})
-        con.execute(f"delete from {CONTACT_CHANGES}")
+        con.execute(f"delete from {CHANGED_CONTACTS} where reader = $reader", {"reader": EVENTS})
     for table in ("events_scope", "events_replaced", "derived_changes"):
         con.execute(f"drop table if exists staging.{table}")
     incremental.record(con, EVENTS, print_)
     return {"mode": "incremental" if update else "whole", "rows_written": int(written), **figures}
+
+
+def _changed_contacts(con: duckdb.DuckDBPyConnection, reader: str) -> int:
+    return con.execute(f"select count(distinct contact_id) from {CHANGED_CONTACTS} where reader = $reader",
+                       {"reader": reader}).fetchall()[0][0]
+
+
+def build_contact_model(con: duckdb.DuckDBPyConnection, qualified: str) -> dict:
+    """staging.contact_versions or staging.contacts: when its last build used the same SQL, only the
+    rows of the contacts whose snapshot rows a delivery wrote or removed since then
+    (staging.changed_contacts) are built again -- any other contact has the same rows, so the same
+    versions -- else every contact. Empties its rows of staging.changed_contacts in the same
+    transaction."""
+    layer, name = qualified.split(".")
+    path = sql_path(layer, name)
+    print_ = incremental.fingerprint([], [path])
+    update = incremental.may_update(con, qualified, print_, [qualified, CHANGED_CONTACTS])
+    incremental.forget(con, qualified)
+    values = {"all_contacts": not update, "reader": qualified}
+    done = f"delete from {CHANGED_CONTACTS} where reader = $reader"
+    if update:
+        contacts = _changed_contacts(con, qualified)
+        rows = incremental.replace_rows(
+            con, qualified, path, values,
+            f"contact_id in (select contact_id from {CHANGED_CONTACTS} where reader = $reader)", also=(done,), bound=values)
+    else:
+        rows = build_model(con, layer, name, values)
+        con.execute(done, {"reader": qualified})
+    incremental.record(con, qualified, print_)
+    if not update:
+        return {"mode": "whole", "rows": int(rows)}
+    return {"mode": "incremental", "contacts_worked_out_again": int(contacts), "rows": int(rows)}
 
 
 def build_duplicate_rows(con: duckdb.DuckDBPyConnection) -> dict:
@@ -221,6 +262,8 @@ def build_staging_model(con: duckdb.DuckDBPyConnection, name: str, settings: Set
         return build_timezone_periods(con, settings)
     if name == "duplicate_rows":
         return build_duplicate_rows(con)
+    if f"staging.{name}" in (CONTACT_VERSIONS, LATEST_CONTACTS):
+        return build_contact_model(con, f"staging.{name}")
     if name == "events":
         return build_events(con, settings)
     return build_model(con, "staging", name, params(settings))

@@ -69,7 +69,7 @@ staging_assets = sql_model_assets(
     build=lambda con, table, settings: build_staging_model(con, table, settings),
     # work tables and the slice log of staging.events' and staging.duplicate_rows' own builds (incremental runs)
     aliases={**SIDE_TABLES, "staging.events_scope": [], "staging.duplicates_before": [], "staging.slice_changes": [],
-             "staging.contact_changes": []},
+             "staging.changed_contacts": []},
     checks=CHECKS,
     descriptions=DESCRIPTIONS,
     extra_deps={"timezone_periods": [dg.AssetKey(["staging", t]) for t in ("stg_store__stores", "stg_store__transactions", "stg_store__visits")]},

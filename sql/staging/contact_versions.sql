@@ -5,6 +5,10 @@
 -- `updated_at` (or, where it is empty, the delivery date), then delivery date, file and row:
 -- version_number 1 is the oldest. `previous_lifecycle_stage` / `previous_is_deleted` are the
 -- values of the version before, from which the lifecycle events in staging.events are derived.
+-- An incremental build ($all_contacts false) builds the versions of only the contacts whose
+-- snapshot rows a delivery wrote or removed since the last build (staging.changed_contacts): any
+-- other contact has the same rows, and the same copies among them (a copy has the same values,
+-- the contact among them), so the same versions (docs/performance.md, "Incremental runs").
 with contact_rows as (
     select contacts.*
     from staging.stg_crm__contacts as contacts
@@ -13,6 +17,7 @@ with contact_rows as (
         and duplicates._source_file = contacts._source_file
         and duplicates._source_row = contacts._source_row
     where duplicates.dedupe_key is null
+        and ($all_contacts or contacts.contact_id in (select contact_id from staging.changed_contacts where reader = $reader))
 ),
 
 ordered as (

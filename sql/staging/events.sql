@@ -16,7 +16,7 @@
 -- An incremental build ($all_events false) writes the web, e-mail and CRM activity and deal events
 -- of staging.events_scope only (steps/events_scope.sql: the keys with a copy in a slice delivered
 -- again since the last build), every store event and the lifecycle events of the contacts whose
--- snapshot rows a delivery wrote or removed since then (staging.contact_changes: any other
+-- snapshot rows a delivery wrote or removed since then (staging.changed_contacts: any other
 -- contact has the same rows, so the same versions and events), of which only those whose rows
 -- changed are then written (steps/derived_changes.sql; derived events are told apart by source
 -- 'store' and source_format 'crm_contacts'); docs/performance.md, "Incremental runs".
@@ -194,7 +194,7 @@ contact_changes as (
         coalesce(updated_at, case when version_number = 1 then created_at end, cast(_delivery_date as timestamp)) as changed_at
     from staging.contact_versions as versions
     -- an incremental build: only the contacts whose snapshot rows changed (see the top)
-    where $all_events or versions.contact_id in (select contact_id from staging.contact_changes)
+    where $all_events or versions.contact_id in (select contact_id from staging.changed_contacts where reader = $reader)
 ),
 
 contact_events as (

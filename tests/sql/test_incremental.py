@@ -37,7 +37,7 @@ def build(landing: Path, warehouse: Path, dates: list[dt.date], **overrides) -> 
         for source in SOURCES:
             staging.ingest(con, source, dates, settings)
         built = staging.build_staging(con, settings)
-        figures = {"staging.events": built["events"], "staging.duplicate_rows": built["duplicate_rows"]}
+        figures = {f"staging.{m}": built[m] for m in ("events", "duplicate_rows", "contact_versions", "contacts")}
         figures["identity"] = identity.resolve(con, settings)
         for model in journeys.MODELS:
             figures[model] = journeys.build_journey_model(con, model, settings)
@@ -50,7 +50,7 @@ def fingerprints(warehouse: Path, landing: Path) -> dict[str, str]:
     with connect(settings_for(landing, warehouse), read_only=True) as con:
         tables = [f"{s}.{t}" for s, t in con.execute(
             "select table_schema, table_name from information_schema.tables where table_schema in ('identity', 'journeys', 'stages', 'marts') "
-            "or table_schema || '.' || table_name in ('staging.events', 'staging.duplicate_rows')"
+            "or table_schema || '.' || table_name in ('staging.events', 'staging.duplicate_rows', 'staging.contact_versions', 'staging.contacts')"
         ).fetchall()]
         return {t: table_fingerprint(con, t) for t in sorted(tables) if t != HISTORY}
 
@@ -557,10 +557,12 @@ def test_only_the_contacts_whose_snapshot_rows_changed_have_their_lifecycle_even
                  "C2,bob@example.com,,,,lead,GB,2025-02-01T08:00:00Z,2025-02-01T08:00:00Z,false"],
              3: ["C1,,,,,,GB,,,false"]}
     warehouse = tmp_path / "w.duckdb"
-    built = []
+    built, versions = [], []
     for day, rows in lines.items():
         landing.put("crm", f"2025-03-0{day}", "contacts.csv", CONTACT_HEADER + "\n".join(rows) + "\n")
-        built.append(build(landing.root, warehouse, [dt.date(2025, 3, day)])["staging.events"])
+        figures = build(landing.root, warehouse, [dt.date(2025, 3, day)])
+        built.append(figures["staging.events"])
+        versions.append([figures[m] for m in ("staging.contact_versions", "staging.contacts")])
 
     def lifecycle() -> list[tuple]:
         return query(landing.root, warehouse, "select contact_id, activity, occurred_at from staging.events "
@@ -571,12 +573,24 @@ def test_only_the_contacts_whose_snapshot_rows_changed_have_their_lifecycle_even
                      {"mode": "incremental", "rows_written": 0, "contacts_worked_out_again": 1}]
     assert lifecycle() == [("C1", "entered_lifecycle_stage", dt.datetime(2025, 3, 2)),
                            ("C2", "created_contact", dt.datetime(2025, 2, 1, 8)), ("C2", "entered_lifecycle_stage", dt.datetime(2025, 2, 1, 8))]
+    # the contacts' versions and latest versions are built again for the same contacts
+    assert versions == [[{"mode": "whole", "rows": 1}, {"mode": "whole", "rows": 1}],
+                        [{"mode": "incremental", "contacts_worked_out_again": 2, "rows": 3},
+                         {"mode": "incremental", "contacts_worked_out_again": 2, "rows": 2}],
+                        [{"mode": "incremental", "contacts_worked_out_again": 1, "rows": 2},
+                         {"mode": "incremental", "contacts_worked_out_again": 1, "rows": 1}]]
     shutil.rmtree(landing.root / "crm" / "2025-03-01")
-    withdrawn = build(landing.root, warehouse, [dt.date(2025, 3, 1)])["staging.events"]
+    figures = build(landing.root, warehouse, [dt.date(2025, 3, 1)])
+    withdrawn = figures["staging.events"]
     assert withdrawn == {"mode": "incremental", "rows_written": 1, "contacts_worked_out_again": 1}
+    assert [figures[m] for m in ("staging.contact_versions", "staging.contacts")] == [
+        {"mode": "incremental", "contacts_worked_out_again": 1, "rows": 2}, {"mode": "incremental", "contacts_worked_out_again": 1, "rows": 1}]
+    assert query(landing.root, warehouse, "select contact_id, version_number, lifecycle_stage, _delivery_date from staging.contact_versions "
+                                          "order by 1, 2") == [("C1", 1, "lead", dt.date(2025, 3, 2)), ("C1", 2, None, dt.date(2025, 3, 3)),
+                                                               ("C2", 1, "lead", dt.date(2025, 3, 2))]
     assert lifecycle() == [("C1", "created_contact", dt.datetime(2025, 2, 20)), ("C1", "entered_lifecycle_stage", dt.datetime(2025, 3, 2)),
                            ("C2", "created_contact", dt.datetime(2025, 2, 1, 8)), ("C2", "entered_lifecycle_stage", dt.datetime(2025, 2, 1, 8))]
-    assert query(landing.root, warehouse, "select count(*) from staging.contact_changes") == [(0,)]
+    assert query(landing.root, warehouse, "select count(*) from staging.changed_contacts") == [(0,)]
     assert_equal_to_a_whole_rebuild(landing.root, warehouse, tmp_path / "whole.duckdb", [dt.date(2025, 3, d) for d in (1, 2, 3)])
 
 

@@ -3,7 +3,7 @@
 -- 'store') and CRM lifecycle events (source_format 'crm_contacts') -- depend on more than their own
 -- row (a receipt on all its lines, an event time on its store's time zone, a lifecycle event on the
 -- contact's earlier versions), so each build works out again every store event and the lifecycle
--- events of the contacts whose snapshot rows changed (staging.contact_changes; staging.events_rebuilt
+-- events of the contacts whose snapshot rows changed (staging.changed_contacts; staging.events_rebuilt
 -- holds them) and compares them with the last build's rows: a key is changed when only one
 -- side has it or any column differs (`is distinct from`: two nulls are equal). Only those are
 -- written and logged for the readers; the others keep their rows (10M events, one day: 625 of
@@ -16,10 +16,10 @@ with rebuilt as (
 ),
 
 kept as (
-    -- the lifecycle events worked out again are those of staging.contact_changes' contacts only
+    -- the lifecycle events worked out again are those of staging.changed_contacts' contacts only
     select * from staging.events
     where source = 'store'
-        or (source_format = 'crm_contacts' and contact_id in (select contact_id from staging.contact_changes))
+        or (source_format = 'crm_contacts' and contact_id in (select contact_id from staging.changed_contacts where reader = $reader))
 ),
 
 final as (
