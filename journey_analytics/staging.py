@@ -42,6 +42,9 @@ LATEST_CONTACTS = "staging.contacts"
 #: the readers of staging.changed_contacts
 CONTACT_READERS = (CONTACT_VERSIONS, LATEST_CONTACTS, EVENTS)
 CONTACTS = "staging.stg_crm__contacts"
+#: a reader's build has read what the change logs held for it (bound: $reader); a reader of one
+#: log only has no rows in the other
+READ_CHANGES = tuple(f"delete from {log} where reader = $reader" for log in (SLICE_CHANGES, CHANGED_CONTACTS))
 EVENTS_SCOPE = SQL_DIR / "staging" / "steps" / "events_scope.sql"
 DERIVED_CHANGES = SQL_DIR / "staging" / "steps" / "derived_changes.sql"
 #: the events staging.events derives from other tables (store receipts and visits, CRM lifecycle
@@ -80,16 +83,16 @@ def write_load(con: duckdb.DuckDBPyConnection, load: SourceLoad) -> None:
     frames = {**tables, **side}
     for qualified, frame in frames.items():
         con.register(names[qualified], frame.to_arrow())
+    # the contacts of the snapshot rows removed, and then of those written
+    note_contacts = (f"insert into {CHANGED_CONTACTS} select readers.reader, rows.contact_id "
+                     f"from (select distinct contact_id from {CONTACTS} where list_contains($dates, _delivery_date)) as rows "
+                     "cross join unnest($readers) as readers(reader)")
+    noted = {"dates": load.delivery_dates, "readers": list(CONTACT_READERS)}
     try:
         con.execute("begin transaction")
         try:
             for qualified, frame in frames.items():
                 source = "" if qualified in tables else " and source = $source"
-                # the contacts of the snapshot rows removed, and then of those written
-                note_contacts = (f"insert into {CHANGED_CONTACTS} select readers.reader, rows.contact_id "
-                                 f"from (select distinct contact_id from {qualified} where list_contains($dates, _delivery_date)) as rows "
-                                 "cross join unnest($readers) as readers(reader)")
-                noted = {"dates": load.delivery_dates, "readers": list(CONTACT_READERS)}
                 if qualified == CONTACTS:
                     con.execute(note_contacts, noted)
                 con.execute(f"delete from {qualified} where list_contains($dates, _delivery_date){source}",
@@ -187,21 +190,24 @@ def build_events(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
                 # the keys of the rows replaced, for the log (the rows are gone once the log is written)
                 f"create or replace table staging.events_replaced as select event_key from {EVENTS} where {rewritten}",
             ),
-            also=(f"delete from {SLICE_CHANGES} where reader = $reader", f"delete from {CHANGED_CONTACTS} where reader = $reader",
-                  incremental.log_event_keys("select event_key from staging.events_replaced union "
-                                             "select event_key from staging.events_rebuilt")),
+            also=(*READ_CHANGES, incremental.log_event_keys("select event_key from staging.events_replaced union "
+                                                            "select event_key from staging.events_rebuilt")),
             bound={"writer": EVENTS, "batch": batch, "reader": EVENTS})
     else:
         # before the build: one interrupted after it still tells every reader that anything changed
         incremental.log_every_event(con, EVENTS)
         con.execute("create or replace table staging.events_scope (event_key varchar)")  # the SQL names it
         written = build_model(con, "staging", "events", {**params(settings), "all_events": True, "reader": EVENTS})
-        con.execute(f"delete from {SLICE_CHANGES} where reader = $reader", {"reader": EVENTS})
-        con.execute(f"delete from {CHANGED_CONTACTS} where reader = $reader", {"reader": EVENTS})
+        _read_changes(con, EVENTS)
     for table in ("events_scope", "events_replaced", "derived_changes"):
         con.execute(f"drop table if exists staging.{table}")
     incremental.record(con, EVENTS, print_)
     return {"mode": "incremental" if update else "whole", "rows_written": int(written), **figures}
+
+
+def _read_changes(con: duckdb.DuckDBPyConnection, reader: str) -> None:
+    for statement in READ_CHANGES:
+        con.execute(statement, {"reader": reader})
 
 
 def _changed_contacts(con: duckdb.DuckDBPyConnection, reader: str) -> int:
@@ -221,15 +227,14 @@ def build_contact_model(con: duckdb.DuckDBPyConnection, qualified: str) -> dict:
     update = incremental.may_update(con, qualified, print_, [qualified, CHANGED_CONTACTS])
     incremental.forget(con, qualified)
     values = {"all_contacts": not update, "reader": qualified}
-    done = f"delete from {CHANGED_CONTACTS} where reader = $reader"
     if update:
         contacts = _changed_contacts(con, qualified)
         rows = incremental.replace_rows(
             con, qualified, path, values,
-            f"contact_id in (select contact_id from {CHANGED_CONTACTS} where reader = $reader)", also=(done,), bound=values)
+            f"contact_id in (select contact_id from {CHANGED_CONTACTS} where reader = $reader)", also=READ_CHANGES, bound=values)
     else:
         rows = build_model(con, layer, name, values)
-        con.execute(done, {"reader": qualified})
+        _read_changes(con, qualified)
     incremental.record(con, qualified, print_)
     if not update:
         return {"mode": "whole", "rows": int(rows)}
@@ -250,7 +255,7 @@ def build_duplicate_rows(con: duckdb.DuckDBPyConnection) -> dict:
         con.execute("create or replace table staging.duplicates_before (dedupe_key varchar)")
     rows = build_model(con, "staging", "duplicate_rows", {"all_keys": not update, "reader": DUPLICATES})
     # after the build: one interrupted before this point reads the same slices again next time
-    con.execute(f"delete from {SLICE_CHANGES} where reader = $reader", {"reader": DUPLICATES})
+    _read_changes(con, DUPLICATES)
     con.execute("drop table staging.duplicates_before")
     incremental.record(con, DUPLICATES, print_)
     return {"mode": "incremental" if update else "whole", "rows": int(rows)}
