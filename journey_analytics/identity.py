@@ -293,7 +293,7 @@ LINK_JOIN_BYTES_PER_SIGHTING = 300
 
 def _build_evidence(con: duckdb.DuckDBPyConnection) -> None:
     """Sightings, links and record fingerprints of every record."""
-    con.execute("create or replace table identity.changed_records (event_key varchar, fingerprint ubigint)")
+    con.execute("create or replace table identity.changed_records (event_key varchar, fingerprint ubigint, was_recorded boolean)")
     sightings = build_model(con, "identity", "identifier_sightings", {"all_records": True})
     build_in_parts(con, "identity.identifier_links", sql_path("identity", "identifier_links"), {"all_records": True},
                    parts_for(sightings, LINK_JOIN_BYTES_PER_SIGHTING, memory_limit_bytes(con)))
@@ -318,7 +318,10 @@ def _update_evidence(con: duckdb.DuckDBPyConnection, logged: int | None) -> int:
     and the change log): of the staged events, only the `logged` ones staging.events logged (in
     staging.logged_events), or all when None; returns how many were compared."""
     _create_from_step(con, "changed_records", "changed_records", {"all_records": logged is None})
-    changed = "where event_key in (select event_key from identity.changed_records)"
+    # the old rows are only a recorded record's (a record with no fingerprint has no sightings or
+    # links: the last build wrote a record's fingerprint with them, and an interrupted build
+    # leaves no build fingerprint, so the next one is whole)
+    changed = "where event_key in (select event_key from identity.changed_records where was_recorded)"
     con.execute(f"create or replace table identity.sightings_before as select * from identity.identifier_sightings {changed}")
     con.execute(f"create or replace table identity.links_before as select * from identity.identifier_links {changed}")
     create_from_file(con, "identity.sightings_rebuilt", sql_path("identity", "identifier_sightings"), {"all_records": False})

@@ -223,7 +223,7 @@ def test_pairwise_scores_against_truth_files_worked_by_hand(tmp_path):
 def _sightings_con(memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(config={"memory_limit": memory_limit} if memory_limit else {})
     con.execute("create schema identity")
-    con.execute("create table identity.changed_records (event_key varchar, fingerprint ubigint)")
+    con.execute("create table identity.changed_records (event_key varchar, fingerprint ubigint, was_recorded boolean)")
     return con
 
 
