@@ -26,7 +26,7 @@ import polars as pl
 from journey_analytics import incremental, privacy
 from journey_analytics.settings import Settings
 from journey_analytics.warehouse import (
-    SQL_DIR, bind, build_in_parts, build_model, compact_tables, create_from_file, memory_limit_bytes, parts_for, sql_path, table_exists, write_table,
+    SQL_DIR, bind, build_model, compact_tables, create_from_file, sql_path, table_exists, write_table,
 )
 
 STEPS = SQL_DIR / "identity" / "steps"
@@ -284,19 +284,11 @@ def _resolve_region(con: duckdb.DuckDBPyConnection) -> tuple[int, int] | None:
     return rounds
 
 
-#: memory the links' self-join needs per sighting, in bytes. Measured at 100M events with a
-#: memory limit of 11.7 GiB: a part of 36M sightings (a fifth) joined without spilling, a third
-#: (60M) spilled 4.0 GiB, the whole 181M filled 38,050 MiB of disk and failed; so one part up to
-#: about 42M sightings at that limit
-LINK_JOIN_BYTES_PER_SIGHTING = 300
-
-
 def _build_evidence(con: duckdb.DuckDBPyConnection) -> None:
     """Sightings, links and record fingerprints of every record."""
     con.execute("create or replace table identity.changed_records (event_key varchar, fingerprint ubigint, was_recorded boolean)")
-    sightings = build_model(con, "identity", "identifier_sightings", {"all_records": True})
-    build_in_parts(con, "identity.identifier_links", sql_path("identity", "identifier_links"), {"all_records": True},
-                   parts_for(sightings, LINK_JOIN_BYTES_PER_SIGHTING, memory_limit_bytes(con)))
+    build_model(con, "identity", "identifier_sightings", {"all_records": True})
+    build_model(con, "identity", "identifier_links", {"all_records": True})
     con.execute("create or replace table identity.record_fingerprints as select event_key, fingerprint from identity.records")
 
 
@@ -326,9 +318,7 @@ def _update_evidence(con: duckdb.DuckDBPyConnection, logged: int | None) -> int:
     con.execute(f"create or replace table identity.links_before as select * from identity.identifier_links {changed}")
     create_from_file(con, "identity.sightings_rebuilt", sql_path("identity", "identifier_sightings"), {"all_records": False})
     _replace(con, [("identifier_sightings", changed, "select * from identity.sightings_rebuilt")])
-    # links are built from the sightings just written
-    create_from_file(con, "identity.links_rebuilt", sql_path("identity", "identifier_links"),
-                     {"all_records": False, "parts": 1, "part": 0})
+    create_from_file(con, "identity.links_rebuilt", sql_path("identity", "identifier_links"), {"all_records": False})
     _replace(con, [
         ("identifier_links", changed, "select * from identity.links_rebuilt"),
         ("record_fingerprints", changed,

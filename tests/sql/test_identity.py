@@ -220,49 +220,58 @@ def test_pairwise_scores_against_truth_files_worked_by_hand(tmp_path):
     assert scores["pairwise_recall"] == 2 / 5
 
 
-def _sightings_con(memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(config={"memory_limit": memory_limit} if memory_limit else {})
+def _sightings_con() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
     con.execute("create schema identity")
     con.execute("create table identity.changed_records (event_key varchar, fingerprint ubigint, was_recorded boolean)")
     return con
 
 
-def test_links_built_in_parts_are_the_links_built_whole():
-    from journey_analytics.warehouse import build_in_parts, sql_path
+def test_the_links_are_the_pairs_of_each_records_sightings_worked_out_from_its_row():
+    from journey_analytics.warehouse import create_from_file, sql_path
 
     con = _sightings_con()
-    # e1: three identifiers -> three pairs; e2: two -> one pair; e3: one -> none; e4..e30: two each
-    rows = [("e1", "web", "anonymous_id", "anonymous_id:d1"), ("e1", "web", "user_id", "user_id:u1"),
-            ("e1", "web", "email", "email:x1"), ("e2", "store", "loyalty_id", "loyalty_id:L1"),
-            ("e2", "store", "email", "email:x1"), ("e3", "web", "anonymous_id", "anonymous_id:d2")]
-    rows += [(f"e{i}", "email", kind, f"{kind}:{i}") for i in range(4, 31) for kind in ("email", "contact_id")]
-    con.execute("create table identity.identifier_sightings as select event_key, source, timestamp '2025-03-01 10:00' as occurred_at, "
-                "identifier_type, identifier from (select unnest($rows, recursive := true)) as t(event_key, source, identifier_type, identifier)",
-                {"rows": [{"event_key": e, "source": s, "identifier_type": k, "identifier": i} for e, s, k, i in rows]})
-    path = sql_path("identity", "identifier_links")
-    build_in_parts(con, "identity.whole", path, {"all_records": True}, 1)
-    build_in_parts(con, "identity.in_parts", path, {"all_records": True}, 3)
-    whole = con.execute("select * from identity.whole order by all").fetchall()
-    assert whole == con.execute("select * from identity.in_parts order by all").fetchall()
-    # worked by hand: 3 + 1 + 0 + 27 pairs, each once, the smaller identifier on the left
-    assert len(whole) == 31
-    assert [(r[0], r[1], r[6]) for r in con.execute(
-        "select left_identifier, right_identifier, event_key, source, left_type, right_type, rule from identity.whole "
-        "where event_key in ('e1', 'e2') order by all").fetchall()] == [
-        ("anonymous_id:d1", "email:x1", "web_login"), ("anonymous_id:d1", "user_id:u1", "web_login"),
-        ("email:x1", "loyalty_id:L1", "store_receipt"), ("email:x1", "user_id:u1", "web_login")]
-    # the three parts each hold some of the events, so the parts were really apart
-    assert con.execute("select count(distinct hash(event_key) % 3) from identity.identifier_sightings").fetchall()[0][0] == 3
-
-
-def test_the_links_are_built_in_as_many_parts_as_the_memory_limit_needs():
-    from journey_analytics.warehouse import memory_limit_bytes, parts_for
-
-    limit = memory_limit_bytes(_sightings_con("100MB"))
-    assert limit == 95.3 * 2**20  # DuckDB reports 100MB as '95.3 MiB': 99,928,883 bytes
-    per_sighting = identity.LINK_JOIN_BYTES_PER_SIGHTING
-    assert parts_for(300_000, per_sighting, limit) == 1  # 300,000 x 300 bytes = 90.0M <= 99.9M
-    assert parts_for(700_000, per_sighting, limit) == 3  # 700,000 x 300 = 210.0M: 2.1 limits
+    # a record's identifier columns: (event_key, source, anonymous_id, user_id, contact_id, email_hash, phone_hash, loyalty_id)
+    records = [
+        ("e1", "web", "d1", "u1", None, "x1", None, None),  # three identifiers -> three pairs
+        ("e2", "store", None, None, None, "x1", None, "L1"),  # receipt: email and loyalty card
+        ("e3", "web", "d2", None, None, None, None, None),  # one identifier -> none
+        ("e4", "web", "d3", " Anonymous ", None, None, None, None),  # the login is blocklisted -> none
+        ("e5", "web", "d4", None, "C1", None, None, None),  # email landing: device and contact
+        ("crm:contact_version:C1:1", "crm", None, None, "C1", "x2", "p1", None),  # three -> three
+        ("e6", "email", None, None, "C2", "x3", None, None),
+        ("e7", "web", None, "u2", "C3", None, None, None),  # type order user < contact, text order contact < user
+    ]
+    con.execute("create table identity.records as select event_key, source, timestamp '2025-03-01 10:00' as occurred_at, anonymous_id, "
+                "user_id, contact_id, email_hash, phone_hash, loyalty_id from (select unnest($rows, recursive := true)) as t",
+                {"rows": [dict(zip(("event_key", "source", "anonymous_id", "user_id", "contact_id", "email_hash", "phone_hash", "loyalty_id"), r))
+                          for r in records]})
+    # one value blocked twice, for two reasons: still one record, left out once
+    con.execute("create table identity.blocked_identifiers as select * from (values ('user_id', 'anonymous', 'blocklisted value'), "
+                "('user_id', 'anonymous', 'another entry')) as t (identifier_type, identifier_value, reason)")
+    create_from_file(con, "identity.identifier_sightings", sql_path("identity", "identifier_sightings"), {"all_records": True})
+    create_from_file(con, "identity.identifier_links", sql_path("identity", "identifier_links"), {"all_records": True})
+    links = con.execute("select event_key, left_identifier, right_identifier, left_type, right_type, rule from identity.identifier_links "
+                        "order by all").fetchall()
+    # worked by hand: 3 + 1 + 0 + 0 + 1 + 3 + 1 + 1 pairs, each once, the smaller identifier text on the left
+    assert links == [
+        ("crm:contact_version:C1:1", "contact_id:C1", "email:x2", "contact_id", "email", "crm_contact_record"),
+        ("crm:contact_version:C1:1", "contact_id:C1", "phone:p1", "contact_id", "phone", "crm_contact_record"),
+        ("crm:contact_version:C1:1", "email:x2", "phone:p1", "email", "phone", "crm_contact_record"),
+        ("e1", "anonymous_id:d1", "email:x1", "anonymous_id", "email", "web_login"),
+        ("e1", "anonymous_id:d1", "user_id:u1", "anonymous_id", "user_id", "web_login"),
+        ("e1", "email:x1", "user_id:u1", "email", "user_id", "web_login"),
+        ("e2", "email:x1", "loyalty_id:L1", "email", "loyalty_id", "store_receipt"),
+        ("e5", "anonymous_id:d4", "contact_id:C1", "anonymous_id", "contact_id", "email_click_landing"),
+        ("e6", "contact_id:C2", "email:x3", "contact_id", "email", "email_recipient"),
+        ("e7", "contact_id:C3", "user_id:u2", "contact_id", "user_id", "email_click_landing"),
+    ]
+    # the definition: every pair of one record's sightings (the self-join the SQL does without)
+    assert con.execute("""
+        select a.event_key, a.identifier, b.identifier, a.identifier_type, b.identifier_type
+        from identity.identifier_sightings as a
+        inner join identity.identifier_sightings as b on a.event_key = b.event_key and a.identifier < b.identifier
+        order by all""").fetchall() == [row[:5] for row in links]
 
 
 def _guarded(tmp_path, links, nodes):

@@ -161,3 +161,15 @@ def test_the_stream_built_in_parts_of_the_persons_equals_the_stream_built_whole(
     # the persons fall in all three parts, so the parts were really apart
     persons = whole["person_id"].unique().to_list()
     assert duckdb.sql("select count(distinct hash(p) % 3) from (select unnest($p) as p)", params={"p": persons}).fetchall()[0][0] == 3
+
+
+def test_the_stream_is_built_in_as_many_parts_as_the_memory_limit_needs():
+    import duckdb
+
+    from journey_analytics.warehouse import memory_limit_bytes, parts_for
+
+    limit = memory_limit_bytes(duckdb.connect(config={"memory_limit": "100MB"}))
+    assert limit == 95.3 * 2**20  # DuckDB reports 100MB as '95.3 MiB': 99,928,883 bytes
+    per_event = journeys.STREAM_BYTES_PER_EVENT
+    assert parts_for(120_000, per_event, limit) == 1  # 120,000 x 800 bytes = 96.0M <= 99.9M
+    assert parts_for(300_000, per_event, limit) == 3  # 300,000 x 800 = 240.0M: 2.4 limits
