@@ -284,6 +284,12 @@ def _resolve_region(con: duckdb.DuckDBPyConnection) -> tuple[int, int] | None:
     return rounds
 
 
+def create_record_identifiers(con: duckdb.DuckDBPyConnection) -> None:
+    """The view identity.record_identifiers (steps/record_identifiers.sql) over identity.records: each
+    record's identifiers, blocklisted values left out, which the sightings and the links read."""
+    con.execute(f"create or replace view identity.record_identifiers as\n{(STEPS / 'record_identifiers.sql').read_text()}")
+
+
 def _build_evidence(con: duckdb.DuckDBPyConnection) -> None:
     """Sightings, links and record fingerprints of every record."""
     con.execute("create or replace table identity.changed_records (event_key varchar, fingerprint ubigint, was_recorded boolean)")
@@ -382,6 +388,7 @@ def resolve(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
     incremental.forget(con, MODEL)
     logged, read_to = incremental.events_to_compare(con, MODEL)
     con.execute(f"create or replace view identity.records as\n{(STEPS / 'records.sql').read_text()}")
+    create_record_identifiers(con)
     if update:
         compared = _update_evidence(con, logged)
     else:

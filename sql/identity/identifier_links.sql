@@ -7,41 +7,22 @@
 -- or phone on one receipt), same_event otherwise. left_identifier < right_identifier. An
 -- incremental run builds the links of the records that changed only ($all_records false).
 --
--- The links of a record are the pairs of its sightings (identifier_sightings.sql): its identifier
--- columns as `<type>:<value>` texts, a value on the blocklist (lower(trim(value)) in
--- identity.blocked_identifiers for its type) left out. They are worked out from each record's row
--- -- one row per pair of identifier types (15 pairs of 6 types; a record has at most one identifier
--- of each type), kept where both are set -- not by joining the sightings with themselves on the
--- record's key: no hash table of every sighting, so memory stays bounded at any size (the self-join
--- spilled 38,050 MiB at 100M events and had to be built in parts). Only records with two or more
--- identifier columns set can have a pair. 10M events, the whole table (11,242,148 links, identical
--- rows), alternating, the statement into the warehouse file: 16.8-20.1 s by the self-join against
--- 10.9-12.6 s; most of what is left is writing the rows.
-with records as (
-    select event_key, source, occurred_at, anonymous_id, user_id, contact_id, email_hash, phone_hash, loyalty_id
-    from identity.records
+-- The links of a record are the pairs of its sightings (identifier_sightings.sql), worked out from
+-- its row of identity.record_identifiers (its identifiers' texts, blocklisted values left out):
+-- one row per pair of identifier types (15 pairs of 6 types; a record has at most one identifier
+-- of each type), kept where both are set. Only records with two or more identifiers are paired.
+-- The sightings are not joined with themselves on the record's key: that needed a hash table of
+-- every sighting (at 100M events it spilled 38,050 MiB and had to be built in parts); this keeps
+-- memory bounded at any size. 10M events, the whole table (11,242,148 links, identical rows), the
+-- statement into the warehouse file, alternating in one process: 16.7-20.1 s by the self-join
+-- against 10.9-12.6 s; in whole builds 17.4 and 20.6 s against 10.2 s. Most of what is left is
+-- writing the rows.
+with identified as (
+    select * from identity.record_identifiers
     where ($all_records or event_key in (select event_key from identity.changed_records))
         and (case when anonymous_id is null then 0 else 1 end + case when user_id is null then 0 else 1 end
-            + case when contact_id is null then 0 else 1 end + case when email_hash is null then 0 else 1 end
-            + case when phone_hash is null then 0 else 1 end + case when loyalty_id is null then 0 else 1 end) >= 2
-),
-
-blocked as (
-    select identifier_type, identifier_value from identity.blocked_identifiers where identifier_value is not null
-),
-
-identified as (
-    select
-        event_key,
-        source,
-        occurred_at,
-        case when lower(trim(anonymous_id)) not in (select identifier_value from blocked where identifier_type = 'anonymous_id') then 'anonymous_id:' || anonymous_id end as anonymous_id,
-        case when lower(trim(user_id)) not in (select identifier_value from blocked where identifier_type = 'user_id') then 'user_id:' || user_id end as user_id,
-        case when lower(trim(contact_id)) not in (select identifier_value from blocked where identifier_type = 'contact_id') then 'contact_id:' || contact_id end as contact_id,
-        case when lower(trim(email_hash)) not in (select identifier_value from blocked where identifier_type = 'email') then 'email:' || email_hash end as email,
-        case when lower(trim(phone_hash)) not in (select identifier_value from blocked where identifier_type = 'phone') then 'phone:' || phone_hash end as phone,
-        case when lower(trim(loyalty_id)) not in (select identifier_value from blocked where identifier_type = 'loyalty_id') then 'loyalty_id:' || loyalty_id end as loyalty_id
-    from records
+            + case when contact_id is null then 0 else 1 end + case when email is null then 0 else 1 end
+            + case when phone is null then 0 else 1 end + case when loyalty_id is null then 0 else 1 end) >= 2
 ),
 
 type_pairs as (
