@@ -284,17 +284,28 @@ def _resolve_region(con: duckdb.DuckDBPyConnection) -> tuple[int, int] | None:
     return rounds
 
 
-def create_record_identifiers(con: duckdb.DuckDBPyConnection) -> None:
-    """The view identity.record_identifiers (steps/record_identifiers.sql) over identity.records: each
-    record's identifiers, blocklisted values left out, which the sightings and the links read."""
+#: the records a run's sightings and links are built from (the view identity.record_scope): every
+#: record, or in a daily run the changed ones
+RECORD_SCOPES = {
+    "all": "select * from identity.records",
+    "changed": "select * from identity.records where event_key in (select event_key from identity.changed_records)",
+}
+
+
+def create_record_identifiers(con: duckdb.DuckDBPyConnection, scope: str) -> None:
+    """The views identity.record_scope (RECORD_SCOPES[scope]) and identity.record_identifiers
+    (steps/record_identifiers.sql): each record's identifiers, blocklisted values left out, which
+    the sightings and the links read."""
+    con.execute(f"create or replace view identity.record_scope as {RECORD_SCOPES[scope]}")
     con.execute(f"create or replace view identity.record_identifiers as\n{(STEPS / 'record_identifiers.sql').read_text()}")
 
 
 def _build_evidence(con: duckdb.DuckDBPyConnection) -> None:
     """Sightings, links and record fingerprints of every record."""
     con.execute("create or replace table identity.changed_records (event_key varchar, fingerprint ubigint, was_recorded boolean)")
-    build_model(con, "identity", "identifier_sightings", {"all_records": True})
-    build_model(con, "identity", "identifier_links", {"all_records": True})
+    create_record_identifiers(con, "all")
+    build_model(con, "identity", "identifier_sightings")
+    build_model(con, "identity", "identifier_links")
     con.execute("create or replace table identity.record_fingerprints as select event_key, fingerprint from identity.records")
 
 
@@ -322,9 +333,11 @@ def _update_evidence(con: duckdb.DuckDBPyConnection, logged: int | None) -> int:
     changed = "where event_key in (select event_key from identity.changed_records where was_recorded)"
     con.execute(f"create or replace table identity.sightings_before as select * from identity.identifier_sightings {changed}")
     con.execute(f"create or replace table identity.links_before as select * from identity.identifier_links {changed}")
-    create_from_file(con, "identity.sightings_rebuilt", sql_path("identity", "identifier_sightings"), {"all_records": False})
+    create_record_identifiers(con, "changed")
+    create_from_file(con, "identity.sightings_rebuilt", sql_path("identity", "identifier_sightings"))
     _replace(con, [("identifier_sightings", changed, "select * from identity.sightings_rebuilt")])
-    create_from_file(con, "identity.links_rebuilt", sql_path("identity", "identifier_links"), {"all_records": False})
+    create_from_file(con, "identity.links_rebuilt", sql_path("identity", "identifier_links"))
+    create_record_identifiers(con, "all")  # the views an analyst reads again hold every record
     _replace(con, [
         ("identifier_links", changed, "select * from identity.links_rebuilt"),
         ("record_fingerprints", changed,
@@ -388,7 +401,6 @@ def resolve(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
     incremental.forget(con, MODEL)
     logged, read_to = incremental.events_to_compare(con, MODEL)
     con.execute(f"create or replace view identity.records as\n{(STEPS / 'records.sql').read_text()}")
-    create_record_identifiers(con)
     if update:
         compared = _update_evidence(con, logged)
     else:

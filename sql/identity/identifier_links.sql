@@ -5,7 +5,8 @@
 -- one web event), email_click_landing (device and the `cid` contact id of an email landing page),
 -- email_recipient (SendGrid address and contact id), store_receipt (loyalty card, e-receipt email
 -- or phone on one receipt), same_event otherwise. left_identifier < right_identifier. An
--- incremental run builds the links of the records that changed only ($all_records false).
+-- incremental run builds the links of the records that changed only (identity.record_identifiers
+-- holds only those then: identity.record_scope).
 --
 -- The links of a record are the pairs of its sightings (identifier_sightings.sql), worked out from
 -- its row of identity.record_identifiers (its identifiers' texts, blocklisted values left out):
@@ -19,8 +20,7 @@
 -- writing the rows.
 with identified as (
     select * from identity.record_identifiers
-    where ($all_records or event_key in (select event_key from identity.changed_records))
-        and (case when anonymous_id is null then 0 else 1 end + case when user_id is null then 0 else 1 end
+    where (case when anonymous_id is null then 0 else 1 end + case when user_id is null then 0 else 1 end
             + case when contact_id is null then 0 else 1 end + case when email is null then 0 else 1 end
             + case when phone is null then 0 else 1 end + case when loyalty_id is null then 0 else 1 end) >= 2
 ),

@@ -8,15 +8,14 @@
 -- here and listed in identity.link_decisions. Records are staged events and CRM contact versions
 -- (identity.records, sql/identity/steps/records.sql), their identifiers' texts with blocklisted
 -- values left out read from identity.record_identifiers (steps/record_identifiers.sql, which the
--- links read too); an incremental run builds the sightings of the records that changed only
--- ($all_records false: identity.changed_records).
+-- links read too); an incremental run builds the sightings of the records that changed only (the
+-- view holds only those then: identity.record_scope).
 -- Each record is read once, as one row per identifier type, that type's identifier picked by a
 -- CASE (nulls dropped). The blocklist is looked up once per record and type before that, not in a
 -- join of every sighting (10M events, the whole table of 17,661,699 sightings, identical rows,
 -- alternating in one process: 10.4-11.2 s before, 9.3-10.6 s now).
 with identified as (
     select * from identity.record_identifiers
-    where $all_records or event_key in (select event_key from identity.changed_records)
 ),
 
 sightings as (

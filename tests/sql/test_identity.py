@@ -249,9 +249,9 @@ def test_the_links_are_the_pairs_of_each_records_sightings_worked_out_from_its_r
     # one value blocked twice, for two reasons: still one record, left out once
     con.execute("create table identity.blocked_identifiers as select * from (values ('user_id', 'anonymous', 'blocklisted value'), "
                 "('user_id', 'anonymous', 'another entry')) as t (identifier_type, identifier_value, reason)")
-    identity.create_record_identifiers(con)
-    create_from_file(con, "identity.identifier_sightings", sql_path("identity", "identifier_sightings"), {"all_records": True})
-    create_from_file(con, "identity.identifier_links", sql_path("identity", "identifier_links"), {"all_records": True})
+    identity.create_record_identifiers(con, "all")
+    create_from_file(con, "identity.identifier_sightings", sql_path("identity", "identifier_sightings"))
+    create_from_file(con, "identity.identifier_links", sql_path("identity", "identifier_links"))
     links = con.execute("select event_key, left_identifier, right_identifier, left_type, right_type, rule from identity.identifier_links "
                         "order by all").fetchall()
     # worked by hand: 3 + 1 + 0 + 0 + 1 + 3 + 1 + 1 pairs, each once, the smaller identifier text on the left

@@ -690,6 +690,9 @@ def test_a_corrected_delivery_updates_the_sightings_and_links_of_the_records_it_
         ]
         links = con.execute("select left_identifier, right_identifier, event_key from identity.identifier_links order by all").fetchall()
         assert links == [("anonymous_id:d1", "user_id:u2", "web:m1"), ("anonymous_id:d3", "user_id:u3", "web:m3")]
+        # the view of each record's identifiers holds every record again after the run, not the changed ones only
+        assert con.execute("select event_key, anonymous_id, user_id from identity.record_identifiers order by all").fetchall() == [
+            ("web:m1", "anonymous_id:d1", "user_id:u2"), ("web:m2", "anonymous_id:d2", None), ("web:m3", "anonymous_id:d3", "user_id:u3")]
         assert con.execute("select count(*) from identity.identity_map where identifier = 'user_id:u1'").fetchall() == [(0,)]
         assert con.execute("select strftime(occurred_at, '%H:%M') from journeys.customer_stream where event_key = 'web:m2'"
                            ).fetchall() == [("11:00",)]

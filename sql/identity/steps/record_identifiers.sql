@@ -1,12 +1,18 @@
--- Each record's identifiers (a view, identity.record_identifiers, over identity.records): one column
+-- Each record's identifiers (a view, identity.record_identifiers): one column
 -- per identifier type, holding the identifier's text `<type>:<value>`, or null when the record has
 -- no value of that type or its value is on the blocklist (lower(trim(value)) in
 -- identity.blocked_identifiers for that type; an entry listed twice counts once). The sightings
 -- (identifier_sightings.sql) and the links (identifier_links.sql) are both read from it, so the
 -- two apply one rule. A record has at most one identifier of each type.
+-- Of the records of this run (identity.record_scope, a view identity.py creates): every record of
+-- identity.records in a whole build, only those of identity.changed_records in a daily run. The
+-- scope is applied to the records themselves, before the blocklist lookups: as a filter on this
+-- view's rows it was not pushed below them, and a daily run's sightings and links each looked up
+-- every record (10M events, one day's 189,960 changed records, alternating inside one daily run:
+-- 2.19-2.35 s each, against 0.49-0.52 s with the scope on the records; the same rows).
 with records as (
     select event_key, source, occurred_at, anonymous_id, user_id, contact_id, email_hash, phone_hash, loyalty_id
-    from identity.records
+    from identity.record_scope
 ),
 
 blocked as (
