@@ -302,7 +302,6 @@ def create_record_identifiers(con: duckdb.DuckDBPyConnection, scope: str) -> Non
 
 def _build_evidence(con: duckdb.DuckDBPyConnection) -> None:
     """Sightings, links and record fingerprints of every record."""
-    con.execute("create or replace table identity.changed_records (event_key varchar, fingerprint ubigint, was_recorded boolean)")
     create_record_identifiers(con, "all")
     build_model(con, "identity", "identifier_sightings")
     build_model(con, "identity", "identifier_links")

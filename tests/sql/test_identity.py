@@ -220,17 +220,11 @@ def test_pairwise_scores_against_truth_files_worked_by_hand(tmp_path):
     assert scores["pairwise_recall"] == 2 / 5
 
 
-def _sightings_con() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    con.execute("create schema identity")
-    con.execute("create table identity.changed_records (event_key varchar, fingerprint ubigint, was_recorded boolean)")
-    return con
-
-
 def test_the_links_are_the_pairs_of_each_records_sightings_worked_out_from_its_row():
     from journey_analytics.warehouse import create_from_file, sql_path
 
-    con = _sightings_con()
+    con = duckdb.connect()
+    con.execute("create schema identity")
     # a record's identifier columns: (event_key, source, anonymous_id, user_id, contact_id, email_hash, phone_hash, loyalty_id)
     records = [
         ("e1", "web", "d1", "u1", None, "x1", None, None),  # three identifiers -> three pairs
