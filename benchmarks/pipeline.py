@@ -85,7 +85,7 @@ def isolated(function, *args):
     than before (the email ingestion 3.8 s, staging.events 11.3 s, identity 42.0 s), where the same
     increment in a process of its own took 104.0 s (email 1.9 s, staging.events 7.1 s, identity
     17.6 s), and session 35's benchmark, this way, 107.9 s. What in the shared process slowed it
-    was not found (docs/performance.md, "10M events, session 35")."""
+    was not found (docs/performance-history.md, "10M events, session 35")."""
     with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         return pool.submit(function, *args).result()
 
