@@ -18,6 +18,7 @@ Steps (docs/identity.md has the rules with worked examples):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 
 import duckdb
@@ -300,6 +301,17 @@ def create_record_identifiers(con: duckdb.DuckDBPyConnection, scope: str) -> Non
     con.execute(f"create or replace view identity.record_identifiers as\n{(STEPS / 'record_identifiers.sql').read_text()}")
 
 
+@contextlib.contextmanager
+def changed_records_scope(con: duckdb.DuckDBPyConnection):
+    """identity.record_identifiers holds the changed records only inside the block, and every record
+    again after it, even when the block fails: the views stay in the warehouse for analysts."""
+    create_record_identifiers(con, "changed")
+    try:
+        yield
+    finally:
+        create_record_identifiers(con, "all")
+
+
 def _build_evidence(con: duckdb.DuckDBPyConnection) -> None:
     """Sightings, links and record fingerprints of every record."""
     create_record_identifiers(con, "all")
@@ -332,11 +344,10 @@ def _update_evidence(con: duckdb.DuckDBPyConnection, logged: int | None) -> int:
     changed = "where event_key in (select event_key from identity.changed_records where was_recorded)"
     con.execute(f"create or replace table identity.sightings_before as select * from identity.identifier_sightings {changed}")
     con.execute(f"create or replace table identity.links_before as select * from identity.identifier_links {changed}")
-    create_record_identifiers(con, "changed")
-    create_from_file(con, "identity.sightings_rebuilt", sql_path("identity", "identifier_sightings"))
-    _replace(con, [("identifier_sightings", changed, "select * from identity.sightings_rebuilt")])
-    create_from_file(con, "identity.links_rebuilt", sql_path("identity", "identifier_links"))
-    create_record_identifiers(con, "all")  # the views an analyst reads again hold every record
+    with changed_records_scope(con):
+        create_from_file(con, "identity.sightings_rebuilt", sql_path("identity", "identifier_sightings"))
+        _replace(con, [("identifier_sightings", changed, "select * from identity.sightings_rebuilt")])
+        create_from_file(con, "identity.links_rebuilt", sql_path("identity", "identifier_links"))
     _replace(con, [
         ("identifier_links", changed, "select * from identity.links_rebuilt"),
         ("record_fingerprints", changed,

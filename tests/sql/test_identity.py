@@ -8,6 +8,7 @@ import random
 
 import duckdb
 import polars as pl
+import pytest
 
 from journey_analytics import identity, privacy
 from journey_analytics.settings import DEMO_SALT
@@ -378,3 +379,18 @@ def test_the_guards_match_a_plain_python_reference_on_random_graphs(tmp_path):
         assert refused == expected_refused, seed
         if seed == 0:
             assert guard_rounds >= 2  # the random graphs do need several guard rounds
+
+
+def test_the_record_identifiers_hold_every_record_again_after_a_failed_daily_build():
+    con = duckdb.connect()
+    con.execute("create schema identity")
+    con.execute("create table identity.records as select * from (values ('e1', 'web', timestamp '2025-01-01', 'd1', 'u1', null, null, null, null), "
+                "('e2', 'web', timestamp '2025-01-02', 'd2', null, null, null, null, null)) "
+                "as t (event_key, source, occurred_at, anonymous_id, user_id, contact_id, email_hash, phone_hash, loyalty_id)")
+    con.execute("create table identity.blocked_identifiers (identifier_type varchar, identifier_value varchar, reason varchar)")
+    con.execute("create table identity.changed_records as select 'e2' as event_key")
+    keys = "select event_key from identity.record_identifiers order by all"
+    with pytest.raises(RuntimeError), identity.changed_records_scope(con):
+        assert con.execute(keys).fetchall() == [("e2",)]
+        raise RuntimeError("the sightings failed")
+    assert con.execute(keys).fetchall() == [("e1",), ("e2",)]
