@@ -186,7 +186,7 @@ def _update_customer_stream(con: duckdb.DuckDBPyConnection, values: dict, logged
         "from journeys.stream_rebuilds").fetchall()[0]
     suffix = con.execute("select count(*) from journeys.customer_stream_suffix").fetchall()[0][0]
     rebuilt = incremental.replace_rows(
-        con, "journeys.customer_stream", sql_path("journeys", "customer_stream"), {**values, "all_persons": False, "parts": 1, "part": 0},
+        con, "journeys.customer_stream", sql_path("journeys", "customer_stream"), {**values, "all_persons": False, "part_from": None, "part_to": None},
         "person_id in (select person_id from journeys.rebuild_persons)", also=(
         # a continued person's old rows from its first new event on: all of them are in its new suffix
         "delete from journeys.customer_stream where event_key in (select event_key from journeys.customer_stream_suffix)",
@@ -215,11 +215,11 @@ def _update_customer_stream(con: duckdb.DuckDBPyConnection, values: dict, logged
 
 
 #: memory a whole build of customer_stream needs per event, in bytes: it is built in parts of the
-#: persons (by hash) where the events need more than DuckDB's memory limit. Measured at 100M events
-#: with a limit of 11.7 GiB: the whole stream spilled 41.3 GiB and ran out of disk after 464 s; a
-#: tenth of the persons (10.0M events) built without spilling in 60.4 s, a fifth (20.0M) spilled
-#: 0.57 GiB in 66.6 s; 10M events (one part) spill nothing. One part up to about 15M events at
-#: that limit.
+#: persons (ranges of person ids holding about equal numbers of events, warehouse.build_in_parts)
+#: where the events need more than DuckDB's memory limit. Measured at 100M events with a limit of
+#: 11.7 GiB: the whole stream spilled 41.3 GiB and ran out of disk after 464 s; a tenth of the
+#: persons (10.0M events) built without spilling in 60.4 s, a fifth (20.0M) spilled 0.57 GiB in
+#: 66.6 s; 10M events (one part) spill nothing. One part up to about 15M events at that limit.
 STREAM_BYTES_PER_EVENT = 800
 
 
@@ -243,14 +243,14 @@ def build_customer_stream(con: duckdb.DuckDBPyConnection, settings: Settings) ->
         figures = _update_customer_stream(con, values, logged, read_to)
     else:
         staged = con.execute("select count(*) from journeys.event_persons").fetchall()[0][0]
-        build_in_parts(con, model, sql_path("journeys", "customer_stream"), {**values, "all_persons": True},
-                       parts_for(staged, STREAM_BYTES_PER_EVENT, memory_limit_bytes(con)))
+        parts = build_in_parts(con, model, sql_path("journeys", "customer_stream"), {**values, "all_persons": True},
+                               parts_for(staged, STREAM_BYTES_PER_EVENT, memory_limit_bytes(con)), ("journeys.event_persons", "person_id"))
         events = con.execute(f"select count(*) from {model}").fetchall()[0][0]
         # each person's stream has exactly one first event: a filter, not a distinct count of
         # every event's person id (0.25 s at 10M events)
         persons = con.execute("select count(*) from journeys.customer_stream where sequence_number = 1").fetchall()[0][0]
         incremental.read_event_changes(con, model, read_to)
-        figures = {"persons_built_again": int(persons), "persons_continued": 0, "events_built_again": int(events)}
+        figures = {"persons_built_again": int(persons), "persons_continued": 0, "events_built_again": int(events), "parts": parts}
     con.execute(f"drop table {incremental.LOGGED_EVENTS}")
     for table in _STREAM_WORK:
         con.execute(f"drop table if exists journeys.{table}")

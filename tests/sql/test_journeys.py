@@ -6,7 +6,7 @@ import datetime as dt
 import json
 
 from journey_analytics import identity, journeys
-from journey_analytics.warehouse import connect, fetch
+from journey_analytics.warehouse import build_in_parts, connect, fetch, part_bounds
 
 from tests.conftest import load, settings_for
 
@@ -155,12 +155,17 @@ def test_the_stream_built_in_parts_of_the_persons_equals_the_stream_built_whole(
     landing.put("web", "2025-03-09", "s.jsonl", "\n".join(lines) + "\n")
     whole = stream(landing, tmp_path / "whole")
     monkeypatch.setattr(journeys, "parts_for", lambda rows, bytes_per_row, memory_limit: 3)
+    built = []
+    monkeypatch.setattr(journeys, "build_in_parts", lambda *args: built.append(build_in_parts(*args)) or built[-1])
     in_parts = stream(landing, tmp_path / "parts")
     assert whole.height == 32 and whole["person_id"].n_unique() == 8
     assert in_parts.equals(whole)
-    # the persons fall in all three parts, so the parts were really apart
-    persons = whole["person_id"].unique().to_list()
-    assert duckdb.sql("select count(distinct hash(p) % 3) from (select unnest($p) as p)", params={"p": persons}).fetchall()[0][0] == 3
+    # three ranges of the person ids, by their events: 4 each, so rows before 0, 4, ... 28 of 32,
+    # in thirds (x 3 // 32) 0, 0, 0, 1, 1, 1, 2, 2: three persons, three, two
+    assert built == [3]
+    persons = sorted(whole["person_id"].unique().to_list())
+    with duckdb.connect(str(tmp_path / "parts" / "w.duckdb"), read_only=True) as con:
+        assert part_bounds(con, "journeys.event_persons", "person_id", 3) == [persons[0], persons[3], persons[6]]
 
 
 def test_the_stream_is_built_in_as_many_parts_as_the_memory_limit_needs():
