@@ -181,8 +181,9 @@ def build_in_parts(con: duckdb.DuckDBPyConnection, qualified: str, path: Path, p
     first part creates the table, the others insert into it, in one transaction. A model whose
     sorts would not fit in memory whole is built this way, so that DuckDB need not spill them to
     disk. A range of keys, not a hash of them, so that DuckDB filters each part as it scans
-    (customer_stream at 10M events in 7 parts, session 45: the persons' hash 52.7 s, ranges 35.3
-    s, whole 34.0 s; docs/performance.md). Returns the number of parts built."""
+    (customer_stream at 10M events forced into 7 parts, session 45, six alternating pairs: by the
+    persons' hash a median of 49.3 s, by ranges 36.4 s; whole about 30-34 s; docs/performance.md).
+    Returns the number of parts built."""
     sql = path.read_text()
     con.execute("begin transaction")
     bounds = part_bounds(con, *split, parts) if parts > 1 else [None]

@@ -52,7 +52,8 @@ with events as (
         -- side, both null in a one-part build, warehouse.build_in_parts): a person's stream lies in
         -- one part. A range, not the person id's hash: DuckDB filters the persons' scan by it
         -- cheaply, where hashing every event's person id cost each part about a second and a half
-        -- at 10M events (10M in 7 parts, session 45: 52.7 s by hash, 35.3 s by range, 34.0 s whole)
+        -- at 10M events (10M forced into 7 parts, session 45, six alternating pairs: medians 49.3 s
+        -- by hash, 36.4 s by range)
         and ($part_from is null or persons.person_id >= $part_from)
         and ($part_to is null or persons.person_id < $part_to)
 ),
