@@ -186,9 +186,10 @@ def build_in_parts(con: duckdb.DuckDBPyConnection, qualified: str, path: Path, p
     Returns the number of parts built."""
     sql = path.read_text()
     con.execute("begin transaction")
-    bounds = part_bounds(con, *split, parts) if parts > 1 else [None]
-    # the first range is open below and the last above, so that no key can fall outside them
-    ranges = [(None if i == 0 else low, bounds[i + 1] if i + 1 < len(bounds) else None) for i, low in enumerate(bounds)]
+    # the ranges meet at the bounds after the first; the first is open below and the last above,
+    # so that no key can fall outside them (one part: no grouped count, one open range)
+    edges = [None, *(part_bounds(con, *split, parts)[1:] if parts > 1 else []), None]
+    ranges = list(zip(edges, edges[1:]))
     for i, (low, high) in enumerate(ranges):
         verb = f"create or replace table {qualified} as" if i == 0 else f"insert into {qualified}"
         con.execute(f"{verb}\n{sql}", bind(sql, {**params, "part_from": low, "part_to": high}))

@@ -51,9 +51,9 @@ with events as (
         -- the build's part, a range of person ids ($part_from up to $part_to; null: no bound on that
         -- side, both null in a one-part build, warehouse.build_in_parts): a person's stream lies in
         -- one part. A range, not the person id's hash: DuckDB filters the persons' scan by it
-        -- cheaply, where hashing every event's person id cost each part about a second and a half
-        -- at 10M events (10M forced into 7 parts, session 45, six alternating pairs: medians 49.3 s
-        -- by hash, 36.4 s by range)
+        -- cheaply, where hashing every event's person id cost each part about 1.8 s at 10M events
+        -- (10M forced into 7 parts, session 45, six alternating pairs: medians 49.3 s by hash,
+        -- 36.4 s by range)
         and ($part_from is null or persons.person_id >= $part_from)
         and ($part_to is null or persons.person_id < $part_to)
 ),
