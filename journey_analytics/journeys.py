@@ -49,6 +49,14 @@ class StreamReader:
     rows_from: str = "{name}.sequence_number >= scope.from_sequence_number"
     #: the model's SQL when it is not sql/<layer>/<name>.sql (a model built in steps)
     sql_files: tuple[Path, ...] = ()
+    #: its SQL takes a range of person ids ($part_from up to $part_to, null: open on that side) in
+    #: every scan of a table with a person's rows, and a whole build runs it in as many ranges as the
+    #: stream's (build_in_parts, the same bounds): the stream, and each reader built this way, is
+    #: written range by range, so a part's scans skip the other ranges' row groups by their min/max
+    #: person id, and its sorts fit in memory where the whole would spill (docs/performance.md,
+    #: "customer_stream in parts"). Where a join already keeps a scan's rows to the part, the filter
+    #: only saves reading.
+    in_parts: bool = False
 
 
 #: customer_activity's kept rows of a changed person take its first purchase from the rows written
@@ -76,11 +84,11 @@ where unit_type = 'person' and is_current
 #: spells from the last one that starts before it, per stage model (stages/steps/spell_scope.sql).
 STREAM_READERS = {
     "journeys.customer_activity": StreamReader(("marts", "journeys"), (STEPS / "customer_activity_scope.sql",),
-                                               also=(_FIRST_PURCHASE_UPDATE,)),
-    "journeys.touches": StreamReader(("marts", "journeys"), (STEPS / "journey_scope.sql",), {"unit": "journey"}),
+                                               also=(_FIRST_PURCHASE_UPDATE,), in_parts=True),
+    "journeys.touches": StreamReader(("marts", "journeys"), (STEPS / "journey_scope.sql",), {"unit": "journey"}, in_parts=True),
     "journeys.journey_paths": StreamReader(("marts", "journeys", "stages"), (STEPS / "journey_scope.sql",), {"unit": "journey"},
-                                           reads=("journeys.touches", "stages.event_stages")),
-    "stages.event_stages": StreamReader(("stages",)),
+                                           reads=("journeys.touches", "stages.event_stages"), in_parts=True),
+    "stages.event_stages": StreamReader(("stages",), in_parts=True),
     "stages.funnel_levels": StreamReader(
         ("stages",), (STAGE_STEPS / "funnel_scope.sql",), reads=("stages.event_stages",),
         scope_columns=(("chain_cut_epoch", "double"),),
@@ -89,7 +97,7 @@ STREAM_READERS = {
     "stages.funnel_units": StreamReader(("stages", "journeys"), (STEPS / "journey_scope.sql",)),
     "stages.stage_spells": StreamReader(
         ("stages",), (STEPS / "journey_scope.sql", STAGE_STEPS / "spell_scope.sql"), {"unit": "journey"}, also=(_CURRENT_SPELL_HOURS,),
-        reads=("stages.event_stages",),
+        reads=("stages.event_stages",), in_parts=True,
         scope_columns=(("stage_model", "varchar"), ("person_from_sequence_number", "bigint"), ("person_from_spell_number", "bigint"),
                        ("previous_stage_index", "bigint")),
         rows_from="({name}.stage_model = scope.stage_model and {name}.sequence_number >= case when {name}.unit_type = 'person' "
@@ -290,6 +298,8 @@ def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values
     them earlier). A model built in steps brings its own `write`; `can_update` False builds it
     whole."""
     reader = STREAM_READERS[qualified]
+    if reader.in_parts:
+        values = {**values, "part_from": None, "part_to": None}
     settings_read = [getattr(settings, section).model_dump_json() for section in reader.settings_read]
     layer, name = qualified.split(".")
     path = sql_path(layer, name)
@@ -328,6 +338,11 @@ def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values
     else:
         if write:
             rows = write(con, {**values, "all_persons": True}, None, (), {})
+        elif reader.in_parts:
+            stream_rows = con.execute("select count(*) from journeys.customer_stream").fetchall()[0][0]
+            build_in_parts(con, qualified, path, {**values, "all_persons": True},
+                           parts_for(stream_rows, STREAM_BYTES_PER_EVENT, memory_limit_bytes(con)), ("journeys.customer_stream", "person_id"))
+            rows = con.execute(f"select count(*) from {qualified}").fetchall()[0][0]
         else:
             rows = build_model(con, layer, name, {**values, "all_persons": True})
         con.execute(f"delete from {STREAM_LOG} where consumer = $model", {"model": qualified})

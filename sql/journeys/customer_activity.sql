@@ -10,6 +10,9 @@
 -- joins with the few distinct signals and purchase activities, not correlated subqueries, which
 -- DuckDB ran over every stream row before the scope could cut them (10M events, one day's 147,454
 -- persons: 9.4-9.7 s -> 7.1-7.3 s; a whole build 7.4-10.5 s -> 6.7-7.3 s).
+-- A whole build runs in the stream's ranges of person ids where the stream was built in parts: each
+-- scan of persons' rows keeps $part_from <= person_id < $part_to (null: open on that side;
+-- journeys.StreamReader.in_parts, docs/performance.md "customer_stream in parts").
 with churn_any_touchpoint as (
     select distinct activity from reference.churn_signals where touchpoint is null
 ),
@@ -42,7 +45,9 @@ flagged as (
     left join churn_touchpoints as exact_touchpoint
         on exact_touchpoint.activity = stream.activity and exact_touchpoint.touchpoint = stream.touchpoint
     left join purchase_activities as purchases on purchases.activity = stream.activity
-    where $all_persons or stream.person_id in (select person_id from journeys.stream_scope)
+    where ($all_persons or stream.person_id in (select person_id from journeys.stream_scope))
+        and ($part_from is null or stream.person_id >= $part_from)
+        and ($part_to is null or stream.person_id < $part_to)
 ),
 
 own as (

@@ -14,6 +14,9 @@
 -- read_from_sequence_number on: the first event of the journey holding their first changed row,
 -- so it builds again that journey and the later ones, whole (steps/journey_scope.sql;
 -- docs/performance.md, "Incremental runs").
+-- A whole build runs in the stream's ranges of person ids where the stream was built in parts: each
+-- scan of persons' rows keeps $part_from <= person_id < $part_to (null: open on that side;
+-- journeys.StreamReader.in_parts, docs/performance.md "customer_stream in parts").
 with journeys_read as (
     select
         stream.journey_id,
@@ -22,7 +25,9 @@ with journeys_read as (
         (epoch(max(stream.occurred_at)) - epoch(min(stream.occurred_at))) / 86400.0 as days
     from journeys.customer_stream as stream
     left join journeys.stream_scope as scope on scope.person_id = stream.person_id
-    where $all_persons or stream.sequence_number >= scope.read_from_sequence_number
+    where ($all_persons or stream.sequence_number >= scope.read_from_sequence_number)
+        and ($part_from is null or stream.person_id >= $part_from)
+        and ($part_to is null or stream.person_id < $part_to)
     group by stream.journey_id, stream.person_id
 ),
 
@@ -30,7 +35,9 @@ touches_read as (
     select touches.journey_id, touches.touch_number, touches.channel, touches.converted
     from journeys.touches as touches
     left join journeys.stream_scope as scope on scope.person_id = touches.person_id
-    where $all_persons or touches.sequence_number >= scope.read_from_sequence_number
+    where ($all_persons or touches.sequence_number >= scope.read_from_sequence_number)
+        and ($part_from is null or touches.person_id >= $part_from)
+        and ($part_to is null or touches.person_id < $part_to)
 ),
 
 journey_outcomes as (
@@ -47,7 +54,9 @@ steps as (
            event_stages.stage as label
     from stages.event_stages as event_stages
     left join journeys.stream_scope as scope on scope.person_id = event_stages.person_id
-    where $all_persons or event_stages.sequence_number >= scope.read_from_sequence_number
+    where ($all_persons or event_stages.sequence_number >= scope.read_from_sequence_number)
+        and ($part_from is null or event_stages.person_id >= $part_from)
+        and ($part_to is null or event_stages.person_id < $part_to)
 ),
 
 marked as (

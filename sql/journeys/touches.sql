@@ -19,6 +19,9 @@
 -- changed row, so it builds again that journey and the later ones, whole
 -- (steps/journey_scope.sql; docs/performance.md). The stream is filtered where each part reads it,
 -- not once in a CTE of its own: read twice, such a CTE is materialised (1M events: 0.66 -> 0.74 s).
+-- A whole build runs in the stream's ranges of person ids where the stream was built in parts: each
+-- scan of persons' rows keeps $part_from <= person_id < $part_to (null: open on that side;
+-- journeys.StreamReader.in_parts, docs/performance.md "customer_stream in parts").
 with journey_ends as (
     select
         stream.journey_id,
@@ -28,7 +31,9 @@ with journey_ends as (
         max(stream.sequence_number) as last_sequence
     from journeys.customer_stream as stream
     left join journeys.stream_scope as scope on scope.person_id = stream.person_id
-    where $all_persons or stream.sequence_number >= scope.read_from_sequence_number
+    where ($all_persons or stream.sequence_number >= scope.read_from_sequence_number)
+        and ($part_from is null or stream.person_id >= $part_from)
+        and ($part_to is null or stream.person_id < $part_to)
     group by stream.journey_id, stream.person_id
 ),
 
@@ -40,6 +45,8 @@ conversions as (
     from journeys.customer_stream as stream
     inner join journey_ends on journey_ends.journey_id = stream.journey_id and journey_ends.last_sequence = stream.sequence_number
     inner join journeys.purchase_activities as purchases on purchases.activity = stream.activity
+    where ($part_from is null or stream.person_id >= $part_from)
+        and ($part_to is null or stream.person_id < $part_to)
 ),
 
 touch_events as (
@@ -58,6 +65,8 @@ touch_events as (
     where ($all_persons or stream.sequence_number >= scope.read_from_sequence_number)
         and stream.channel is not null
         and stream.channel not in (select channel from reference.non_touch_channels)
+        and ($part_from is null or stream.person_id >= $part_from)
+        and ($part_to is null or stream.person_id < $part_to)
 ),
 
 untouched as (

@@ -12,6 +12,9 @@
 -- An incremental run ($all_persons false) classifies only the rows journeys.stream_scope names: each
 -- changed person's rows from its from_sequence_number on (an event's stage depends on its own row
 -- only; docs/performance.md, "Incremental runs").
+-- A whole build runs in the stream's ranges of person ids where the stream was built in parts: each
+-- scan of persons' rows keeps $part_from <= person_id < $part_to (null: open on that side;
+-- journeys.StreamReader.in_parts, docs/performance.md "customer_stream in parts").
 with score_activities as (
     select distinct activity from stages.stage_rules where min_score is not null or max_score is not null
 ),
@@ -33,6 +36,8 @@ stream as (
     left join journeys.stream_scope as scope on scope.person_id = changed.person_id
     where changed.activity in (select activity from stages.stage_rules)
         and ($all_persons or changed.sequence_number >= scope.from_sequence_number)
+        and ($part_from is null or changed.person_id >= $part_from)
+        and ($part_to is null or changed.person_id < $part_to)
 ),
 
 profiles as (

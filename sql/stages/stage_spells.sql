@@ -17,6 +17,9 @@
 -- its number (person_from_spell_number; previous_stage_index: the spell before it). The rows
 -- before are kept; every person's current person spell takes the new data end in the same
 -- transaction (journeys.STREAM_READERS; docs/performance.md, "Incremental runs").
+-- A whole build runs in the stream's ranges of person ids where the stream was built in parts: each
+-- scan of persons' rows keeps $part_from <= person_id < $part_to (null: open on that side;
+-- journeys.StreamReader.in_parts, docs/performance.md "customer_stream in parts").
 with as_of as (
     select cast($as_of as timestamp) as as_of
 ),
@@ -26,7 +29,9 @@ journey_ends as (
     from journeys.customer_stream as stream
     left join (select distinct person_id, from_sequence_number from journeys.stream_scope) as scope
         on scope.person_id = stream.person_id
-    where $all_persons or stream.sequence_number >= scope.from_sequence_number
+    where ($all_persons or stream.sequence_number >= scope.from_sequence_number)
+        and ($part_from is null or stream.person_id >= $part_from)
+        and ($part_to is null or stream.person_id < $part_to)
     group by stream.journey_id
 ),
 
@@ -40,7 +45,9 @@ stage_events as (
     from stages.event_stages as event_stages
     left join journeys.stream_scope as scope
         on scope.person_id = event_stages.person_id and scope.stage_model = event_stages.stage_model
-    where $all_persons or event_stages.sequence_number >= scope.read_from_sequence_number
+    where ($all_persons or event_stages.sequence_number >= scope.read_from_sequence_number)
+        and ($part_from is null or event_stages.person_id >= $part_from)
+        and ($part_to is null or event_stages.person_id < $part_to)
 ),
 
 unit_events as (

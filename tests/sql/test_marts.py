@@ -259,6 +259,39 @@ def test_customer_activity_neighbours_step_over_churn_signals_and_keep_a_missing
     ]
 
 
+def test_the_stream_readers_built_in_the_streams_ranges_equal_them_built_whole(tmp_path, monkeypatch):
+    from journey_analytics import journeys
+    from journey_analytics.warehouse import build_in_parts, part_bounds
+
+    readers = [name for name, reader in journeys.STREAM_READERS.items() if reader.in_parts]
+    assert sorted(readers) == ["journeys.customer_activity", "journeys.journey_paths", "journeys.touches",
+                               "stages.event_stages", "stages.stage_spells"]
+    tables = [("journeys", "customer_activity"), ("journeys", "touches"), ("journeys", "journey_paths")]
+
+    def everything(q):
+        return {name: q(f"select * from {name} order by all") for name in readers}
+
+    (tmp_path / "whole").mkdir()
+    (tmp_path / "parts").mkdir()
+    whole = everything(build(tmp_path / "whole", churn_stream(), tables, marts={"as_of": AS_OF}))
+    monkeypatch.setattr(journeys, "parts_for", lambda rows, bytes_per_row, memory_limit: 3)
+    built = []
+    monkeypatch.setattr(journeys, "build_in_parts", lambda *args: built.append((args[1], build_in_parts(*args))) or built[-1][1])
+    q = build(tmp_path / "parts", churn_stream(), tables, marts={"as_of": AS_OF})
+    in_parts = everything(q)
+    assert sorted(built) == [(name, 3) for name in sorted(readers)]
+    # the 12 stream rows but p1's received email (passive)
+    assert whole["journeys.customer_activity"].height == 11
+    assert whole["journeys.customer_activity"]["person_id"].unique().sort().to_list() == ["p1", "p2", "p3", "p4", "p5"]
+    for name in readers:
+        assert whole[name].height > 0, name
+        assert in_parts[name].equals(whole[name]), name
+    # the stream's 12 rows by person: p1 3, p2 1, p3 6, p4 1, p5 1; rows before each 0, 3, 4, 10, 11,
+    # in thirds (x 3 // 12) 0, 0, 1, 2, 2: the ranges start at p1, p3 and p4
+    with connect(load_settings(warehouse_path=tmp_path / "parts" / "w.duckdb"), read_only=True) as con:
+        assert part_bounds(con, "journeys.customer_stream", "person_id", 3) == ["p1", "p3", "p4"]
+
+
 def test_a_churn_signal_limited_to_touchpoints_matches_only_those(tmp_path):
     # default signals: entered_lifecycle_stage only into closed, churned, former_customer or lost
     # (a passive activity otherwise); unsubscribed_email whatever its touchpoint
