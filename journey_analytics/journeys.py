@@ -13,7 +13,8 @@ import polars as pl
 from journey_analytics import identity, incremental
 from journey_analytics.settings import Settings
 from journey_analytics.warehouse import (
-    SQL_DIR, build_in_parts, build_model, create_from_file, memory_limit_bytes, parts_for, sql_path, table_exists, write_table,
+    SQL_DIR, build_in_parts, build_model, create_from_file, memory_limit_bytes, part_bounds, parts_for, sql_path, table_exists,
+    write_table,
 )
 
 MODELS = ("event_persons", "customer_stream")
@@ -50,12 +51,12 @@ class StreamReader:
     #: the model's SQL when it is not sql/<layer>/<name>.sql (a model built in steps)
     sql_files: tuple[Path, ...] = ()
     #: its SQL takes a range of person ids ($part_from up to $part_to, null: open on that side) in
-    #: every scan of a table with a person's rows, and a whole build runs it in as many ranges as the
-    #: stream's (build_in_parts, the same bounds): the stream, and each reader built this way, is
-    #: written range by range, so a part's scans skip the other ranges' row groups by their min/max
-    #: person id, and its sorts fit in memory where the whole would spill (docs/performance.md,
-    #: "customer_stream in parts"). Where a join already keeps a scan's rows to the part, the filter
-    #: only saves reading.
+    #: every scan of a table with a person's rows, and a whole build runs it in the ranges the
+    #: stream was last built whole in (STREAM_RANGES, build_in_parts): the stream, and each reader
+    #: built this way, is written range by range, so a part's scans skip the other ranges' row
+    #: groups by their min/max person id, and its sorts fit in memory where the whole would spill
+    #: (docs/performance.md, "customer_stream in parts"). Where a join already keeps a scan's rows
+    #: to the part, the filter only saves reading.
     in_parts: bool = False
 
 
@@ -230,6 +231,19 @@ def _update_customer_stream(con: duckdb.DuckDBPyConnection, values: dict, logged
 #: 66.6 s; 10M events (one part) spill nothing. One part up to about 15M events at that limit.
 STREAM_BYTES_PER_EVENT = 800
 
+#: the ranges of person ids the stream's last whole build was built in (the lowest person id of
+#: each; one null row: one part), which the readers built in parts (StreamReader.in_parts) use too
+STREAM_RANGES = "reference.stream_ranges"
+
+
+def stream_ranges(con: duckdb.DuckDBPyConnection) -> list:
+    """The bounds of the ranges the stream was last built whole in ([None]: one part, or none
+    recorded). An incremental update appends its persons' rows after them, so the ranges stay
+    a partition of every person id, only less tidily stored."""
+    if not table_exists(con, STREAM_RANGES):
+        return [None]
+    return [row[0] for row in con.execute(f"select part_from from {STREAM_RANGES} order by part_from nulls first").fetchall()] or [None]
+
 
 def build_customer_stream(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
     """journeys.customer_stream, for the persons whose events or persons changed since its last
@@ -251,8 +265,10 @@ def build_customer_stream(con: duckdb.DuckDBPyConnection, settings: Settings) ->
         figures = _update_customer_stream(con, values, logged, read_to)
     else:
         staged = con.execute("select count(*) from journeys.event_persons").fetchall()[0][0]
-        parts = build_in_parts(con, model, sql_path("journeys", "customer_stream"), {**values, "all_persons": True},
-                               parts_for(staged, STREAM_BYTES_PER_EVENT, memory_limit_bytes(con)), ("journeys.event_persons", "person_id"))
+        parts = parts_for(staged, STREAM_BYTES_PER_EVENT, memory_limit_bytes(con))
+        bounds = part_bounds(con, "journeys.event_persons", "person_id", parts) if parts > 1 else [None]
+        parts = build_in_parts(con, model, sql_path("journeys", "customer_stream"), {**values, "all_persons": True}, bounds)
+        write_table(con, STREAM_RANGES, pl.DataFrame({"part_from": bounds}, schema={"part_from": pl.String}))
         events = con.execute(f"select count(*) from {model}").fetchall()[0][0]
         # each person's stream has exactly one first event: a filter, not a distinct count of
         # every event's person id (0.25 s at 10M events)
@@ -339,9 +355,7 @@ def build_stream_consumer(con: duckdb.DuckDBPyConnection, qualified: str, values
         if write:
             rows = write(con, {**values, "all_persons": True}, None, (), {})
         elif reader.in_parts:
-            stream_rows = con.execute("select count(*) from journeys.customer_stream").fetchall()[0][0]
-            build_in_parts(con, qualified, path, {**values, "all_persons": True},
-                           parts_for(stream_rows, STREAM_BYTES_PER_EVENT, memory_limit_bytes(con)), ("journeys.customer_stream", "person_id"))
+            build_in_parts(con, qualified, path, {**values, "all_persons": True}, stream_ranges(con))
             rows = con.execute(f"select count(*) from {qualified}").fetchall()[0][0]
         else:
             rows = build_model(con, layer, name, {**values, "all_persons": True})

@@ -173,22 +173,22 @@ def part_bounds(con: duckdb.DuckDBPyConnection, table: str, key: str, parts: int
     return [row[0] for row in rows] or [None]
 
 
-def build_in_parts(con: duckdb.DuckDBPyConnection, qualified: str, path: Path, params: dict, parts: int,
-                   split: tuple[str, str]) -> int:
-    """`qualified` from the SELECT in `path` run once for each of up to `parts` ranges of the key
-    values of a table (`split`: table, key; part_bounds), which the SELECT takes its share of by
-    $part_from <= key < $part_to (null: no bound on that side; both null in a one-part build): the
-    first part creates the table, the others insert into it, in one transaction. A model whose
-    sorts would not fit in memory whole is built this way, so that DuckDB need not spill them to
-    disk. A range of keys, not a hash of them, so that DuckDB filters each part as it scans
-    (customer_stream at 10M events forced into 7 parts, session 45, six alternating pairs: by the
-    persons' hash a median of 49.3 s, by ranges 36.4 s; whole about 30-34 s; docs/performance.md).
-    Returns the number of parts built."""
+def build_in_parts(con: duckdb.DuckDBPyConnection, qualified: str, path: Path, params: dict, bounds: list) -> int:
+    """`qualified` from the SELECT in `path` run once for each range of a key that `bounds` starts
+    (part_bounds: the lowest key of each range; [None]: one range), which the SELECT takes its
+    share of by $part_from <= key < $part_to (null: no bound on that side; both null in a one-part
+    build): the first part creates the table, the others insert into it, in one transaction. A
+    model whose sorts would not fit in memory whole is built this way, so that DuckDB need not
+    spill them to disk. A range of keys, not a hash of them, so that DuckDB filters each part as it
+    scans (customer_stream at 10M events forced into 7 parts, session 45, six alternating pairs: by
+    the persons' hash a median of 49.3 s, by ranges 36.4 s; whole about 30-34 s;
+    docs/performance.md), and so that a table written part by part holds each range in row groups
+    of its own, which a later scan of one range skips the others of. Returns the number of parts."""
     sql = path.read_text()
     con.execute("begin transaction")
     # the ranges meet at the bounds after the first; the first is open below and the last above,
-    # so that no key can fall outside them (one part: no grouped count, one open range)
-    edges = [None, *(part_bounds(con, *split, parts)[1:] if parts > 1 else []), None]
+    # so that no key can fall outside them
+    edges = [None, *bounds[1:], None]
     ranges = list(zip(edges, edges[1:]))
     for i, (low, high) in enumerate(ranges):
         verb = f"create or replace table {qualified} as" if i == 0 else f"insert into {qualified}"

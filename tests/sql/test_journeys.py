@@ -166,6 +166,10 @@ def test_the_stream_built_in_parts_of_the_persons_equals_the_stream_built_whole(
     persons = sorted(whole["person_id"].unique().to_list())
     with duckdb.connect(str(tmp_path / "parts" / "w.duckdb"), read_only=True) as con:
         assert part_bounds(con, "journeys.event_persons", "person_id", 3) == [persons[0], persons[3], persons[6]]
+        # recorded for the readers built in the same ranges
+        assert journeys.stream_ranges(con) == [persons[0], persons[3], persons[6]]
+    with duckdb.connect(str(tmp_path / "whole" / "w.duckdb"), read_only=True) as con:
+        assert journeys.stream_ranges(con) == [None]
 
 
 def test_the_stream_is_built_in_as_many_parts_as_the_memory_limit_needs():

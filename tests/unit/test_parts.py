@@ -40,10 +40,10 @@ def test_a_model_built_in_parts_holds_every_row_once(con, tmp_path):
     sql = tmp_path / "model.sql"
     sql.write_text("select k, x, (select count(*) from t as inner_t where inner_t.k = t.k) as n from t "
                    "where ($part_from is null or k >= $part_from) and ($part_to is null or k < $part_to)\n")
-    assert build_in_parts(con, "built", sql, {}, 3, ("t", "k")) == 3
+    assert build_in_parts(con, "built", sql, {}, part_bounds(con, "t", "k", 3)) == 3
     assert con.execute("select k, x, n from built order by x").fetchall() == [
         ("a", 1, 4), ("a", 2, 4), ("a", 3, 4), ("a", 4, 4), ("b", 5, 1), ("c", 6, 1), ("d", 7, 2), ("d", 8, 2)]
     # one part: both bounds null, the same rows
-    assert build_in_parts(con, "whole", sql, {}, 1, ("t", "k")) == 1
+    assert build_in_parts(con, "whole", sql, {}, [None]) == 1
     assert con.execute("select count(*) from (select * from whole except all select * from built)").fetchall()[0][0] == 0
     assert con.execute("select count(*) from whole").fetchall()[0][0] == 8
