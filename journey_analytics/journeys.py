@@ -56,7 +56,8 @@ class StreamReader:
     #: built this way, is written range by range, so a part's scans skip the other ranges' row
     #: groups by their min/max person id, and its sorts fit in memory where the whole would spill
     #: (docs/performance.md, "customer_stream in parts"). Where a join already keeps a scan's rows
-    #: to the part, the filter only saves reading.
+    #: to the part, the filter decides no rows; it is there so that that scan skips the other
+    #: ranges too (not timed on its own).
     in_parts: bool = False
 
 
@@ -236,6 +237,11 @@ STREAM_BYTES_PER_EVENT = 800
 STREAM_RANGES = "reference.stream_ranges"
 
 
+def record_stream_ranges(con: duckdb.DuckDBPyConnection, bounds: list) -> None:
+    """Record the bounds (part_bounds; [None]: one part) the stream was built whole in."""
+    write_table(con, STREAM_RANGES, pl.DataFrame({"part_from": bounds}, schema={"part_from": pl.String}))
+
+
 def stream_ranges(con: duckdb.DuckDBPyConnection) -> list:
     """The bounds of the ranges the stream was last built whole in ([None]: one part, or none
     recorded). An incremental update appends its persons' rows after them, so the ranges stay
@@ -268,7 +274,7 @@ def build_customer_stream(con: duckdb.DuckDBPyConnection, settings: Settings) ->
         parts = parts_for(staged, STREAM_BYTES_PER_EVENT, memory_limit_bytes(con))
         bounds = part_bounds(con, "journeys.event_persons", "person_id", parts) if parts > 1 else [None]
         parts = build_in_parts(con, model, sql_path("journeys", "customer_stream"), {**values, "all_persons": True}, bounds)
-        write_table(con, STREAM_RANGES, pl.DataFrame({"part_from": bounds}, schema={"part_from": pl.String}))
+        record_stream_ranges(con, bounds)
         events = con.execute(f"select count(*) from {model}").fetchall()[0][0]
         # each person's stream has exactly one first event: a filter, not a distinct count of
         # every event's person id (0.25 s at 10M events)

@@ -58,7 +58,7 @@ def build(tmp_path, frame: pl.DataFrame, tables: list[tuple[str, str]], stream_r
     with connect(settings) as con:
         write_table(con, "journeys.customer_stream", frame)
         if stream_ranges:
-            write_table(con, journeys.STREAM_RANGES, pl.DataFrame({"part_from": stream_ranges}, schema={"part_from": pl.String}))
+            journeys.record_stream_ranges(con, stream_ranges)
         write_table(con, "journeys.purchase_activities", pl.DataFrame({"activity": ["completed_order"]}))
         for name in stages.MODELS:
             stages.build_stage_model(con, name, settings)
