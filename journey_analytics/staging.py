@@ -47,6 +47,8 @@ CONTACTS = "staging.stg_crm__contacts"
 READ_CHANGES = tuple(f"delete from {log} where reader = $reader" for log in (SLICE_CHANGES, CHANGED_CONTACTS))
 EVENTS_SCOPE = SQL_DIR / "staging" / "steps" / "events_scope.sql"
 DERIVED_CHANGES = SQL_DIR / "staging" / "steps" / "derived_changes.sql"
+#: the view of every staged row with its duplicate key, which staging.duplicate_rows reads
+KEYED_ROWS = SQL_DIR / "staging" / "steps" / "keyed_rows.sql"
 #: the events staging.events derives from other tables (store receipts and visits, CRM lifecycle
 #: events), told apart as sql/staging/events.sql says
 DERIVED = "source = 'store' or source_format = 'crm_contacts'"
@@ -245,9 +247,10 @@ def build_duplicate_rows(con: duckdb.DuckDBPyConnection) -> dict:
     """staging.duplicate_rows: when its last build used the same SQL, ranking again only the keys
     with a copy in a slice written since then or a copy at that build (sql/staging/duplicate_rows.sql),
     else every key; written whole either way. Then empties its rows of staging.slice_changes."""
-    print_ = incremental.fingerprint([], [sql_path("staging", "duplicate_rows")])
+    print_ = incremental.fingerprint([], [sql_path("staging", "duplicate_rows"), KEYED_ROWS])
     update = incremental.may_update(con, DUPLICATES, print_, [DUPLICATES, SLICE_CHANGES])
     incremental.forget(con, DUPLICATES)
+    con.execute(f"create or replace view staging.keyed_rows as\n{KEYED_ROWS.read_text()}")
     # a work table the SQL reads (empty for a whole build): the keys that had copies at the last build
     if update:
         con.execute(f"create or replace table staging.duplicates_before as select distinct dedupe_key from {DUPLICATES}")

@@ -3,6 +3,7 @@
 
 import re
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -61,7 +62,11 @@ def markdown_preview(con, qualified: str, rows: int = 10) -> str:
 
 def sql_dependencies(layer: str, table: str, aliases: dict[str, list[dg.AssetKey]]) -> list[dg.AssetKey]:
     """Asset keys of the tables a SQL file reads; `aliases` maps side tables to their writers."""
-    path = sql_path(layer, table)
+    return file_dependencies(sql_path(layer, table), aliases)
+
+
+def file_dependencies(path: Path, aliases: dict[str, list[dg.AssetKey]]) -> list[dg.AssetKey]:
+    """Asset keys of the tables the SQL in `path` reads (a model, or a view a model reads)."""
     if not path.exists():
         return []
     body = re.sub(r"--[^\n]*", "", path.read_text())

@@ -5,9 +5,9 @@ the load audit, each built from sql/staging/<table>.sql, with the checks analyst
 import dagster as dg
 
 from journey_analytics.ingest.landing import SOURCES
-from journey_analytics.staging import STAGING_MODELS, build_staging_model, source_summary, unbalanced_files
+from journey_analytics.staging import KEYED_ROWS, STAGING_MODELS, build_staging_model, source_summary, unbalanced_files
 
-from pipelines.factory import sql_model_assets
+from pipelines.factory import file_dependencies, sql_model_assets
 from pipelines.ingestion import SIDE_TABLES
 
 
@@ -69,7 +69,9 @@ staging_assets = sql_model_assets(
     build=lambda con, table, settings: build_staging_model(con, table, settings),
     # work tables and the slice log of staging.events' and staging.duplicate_rows' own builds (incremental runs)
     aliases={**SIDE_TABLES, "staging.events_scope": [], "staging.duplicates_before": [], "staging.slice_changes": [],
-             "staging.changed_contacts": []},
+             "staging.changed_contacts": [],
+             # the view of every staged row with its duplicate key: the staged tables it reads
+             "staging.keyed_rows": file_dependencies(KEYED_ROWS, SIDE_TABLES)},
     checks=CHECKS,
     descriptions=DESCRIPTIONS,
     extra_deps={"timezone_periods": [dg.AssetKey(["staging", t]) for t in ("stg_store__stores", "stg_store__transactions", "stg_store__visits")]},

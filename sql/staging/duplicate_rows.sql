@@ -1,6 +1,7 @@
 -- One row per staged input row removed as a duplicate, naming the copy that was kept.
 --
--- Duplicate rule (docs/ingestion.md): two staged rows are copies when they share a key --
+-- Duplicate rule (docs/ingestion.md): two staged rows are copies when they share a key (the view
+-- staging.keyed_rows, steps/keyed_rows.sql, which this model reads twice: the keys, then their rows) --
 --   * event tables (web, email, CRM activities and deals): the source-prefixed event_key, across
 --     every file and delivery (the same Segment messageId, Snowplow event_id, SendGrid
 --     sg_event_id, CRM activity_id ...);
@@ -16,25 +17,7 @@
 -- since then (staging.slice_changes) and the keys that had copies then (staging.duplicates_before).
 -- Any other key has no row in a written slice, so its rows are some of the ones it had at the last
 -- build, when it had no copies: it has none now. The table is written whole either way.
-with keyed as (
-    select 'web' as source, 'stg_web__events' as staged_table, event_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_web__events
-    union all
-    select 'email' as source, 'stg_email__events' as staged_table, event_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_email__events
-    union all
-    select 'crm' as source, 'stg_crm__activities' as staged_table, event_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_crm__activities
-    union all
-    select 'crm' as source, 'stg_crm__deals' as staged_table, event_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_crm__deals
-    union all
-    select 'crm' as source, 'stg_crm__contacts' as staged_table, 'stg_crm__contacts|' || _row_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_crm__contacts
-    union all
-    select 'store' as source, 'stg_store__stores' as staged_table, 'stg_store__stores|' || _row_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_store__stores
-    union all
-    select 'store' as source, 'stg_store__transactions' as staged_table, 'stg_store__transactions|' || _row_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_store__transactions
-    union all
-    select 'store' as source, 'stg_store__visits' as staged_table, 'stg_store__visits|' || _row_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_store__visits
-),
-
-written as (
+with written as (
     select distinct source, delivery_date from staging.slice_changes where reader = $reader
 ),
 
@@ -44,11 +27,11 @@ copied_keys as (
     -- a hash two keys share only brings a few more keys to the exact ranking below, where a key
     -- without copies is its own first copy (so Spark's 32-bit HASH, which sqlglot writes for it,
     -- is as correct as DuckDB's 64-bit one, only letting more keys through)
-    select hash(dedupe_key) as key_hash from keyed where $all_keys group by hash(dedupe_key) having count(*) > 1
+    select hash(dedupe_key) as key_hash from staging.keyed_rows as keyed where $all_keys group by hash(dedupe_key) having count(*) > 1
     union all
     -- an incremental build's keys, hashed the same way
     select hash(keyed.dedupe_key) as key_hash
-    from keyed
+    from staging.keyed_rows as keyed
     inner join written on written.source = keyed.source and written.delivery_date = keyed._delivery_date
     where not $all_keys
     union all
@@ -75,7 +58,7 @@ ranked as (
             partition by dedupe_key
             order by _dedupe_at asc nulls last, _delivery_date, _source_file, _source_row
         ) as kept_source_row
-    from keyed
+    from staging.keyed_rows as keyed
     where hash(dedupe_key) in (select key_hash from copied_keys)
 ),
 
