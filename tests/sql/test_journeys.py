@@ -67,6 +67,7 @@ def test_a_shared_device_gives_each_anonymous_event_to_the_person_identified_nea
     landing.put("web", "2025-03-01", "w.jsonl", "\n".join([
         page("a1", "family-laptop", "2025-03-01T09:00:00Z", user="ann"),
         page("a2", "family-laptop", "2025-03-01T09:20:00Z"),          # 20 min after ann, 10 h 40 before bob
+        page("a3", "family-laptop", "2025-03-01T09:25:00Z"),          # 5 min after a2, which has no usable identifier
         page("b1", "family-laptop", "2025-03-01T20:00:00Z", user="bob"),
         page("b2", "family-laptop", "2025-03-01T21:00:00Z"),          # 1 h after bob
         page("z9", "family-laptop", "2025-03-02T20:00:00Z", user="bob"),  # bob logs in last of all
@@ -74,9 +75,11 @@ def test_a_shared_device_gives_each_anonymous_event_to_the_person_identified_nea
     rows = stream(landing, tmp_path)
     person = dict(zip(rows["event_key"].to_list(), rows["person_id"].to_list()))
     rule = dict(zip(rows["event_key"].to_list(), rows["person_rule"].to_list()))
-    assert person["web:a2"] == person["web:a1"] != person["web:b1"]
+    # the nearest event *identified* on the device: a3 is nearer to a2 than ann's a1, but has only
+    # the refused device itself, so neither takes the other's (or the device's own) person
+    assert person["web:a2"] == person["web:a3"] == person["web:a1"] != person["web:b1"]
     assert person["web:b2"] == person["web:b1"] == person["web:z9"]
-    assert rule["web:a2"] == rule["web:b2"] == "nearest_identified_event"
+    assert rule["web:a2"] == rule["web:a3"] == rule["web:b2"] == "nearest_identified_event"
 
 
 def test_a_receipt_with_only_a_shared_email_goes_to_the_nearest_crm_contact_on_it(landing, tmp_path):
@@ -93,6 +96,29 @@ def test_a_receipt_with_only_a_shared_email_goes_to_the_nearest_crm_contact_on_i
         c2 = con.execute("select person_id from identity.identity_map where identifier = 'contact_id:C2'").fetchall()[0][0]
     assert receipt["person_rule"] == "nearest_identified_event"
     assert receipt["person_id"] == c2
+
+
+def test_the_nearest_identified_record_gives_the_person_of_its_highest_priority_usable_identifier(landing, tmp_path):
+    # C1 held login u1, then u2: seen with two logins, its links to them are refused (docs/identity.md,
+    # rule 3), so its version of 2025-02-27 carries two usable identifiers of different persons,
+    # C1's and u2's. The family email is refused (two contacts). The receipt's nearest identified
+    # record on it is that version (2 days before): its person is that of its contact id, which
+    # comes before a login in identity.priority
+    header = "contact_id,email,user_id,updated_at\n"
+    landing.put("crm", "2025-02-01", "contacts.csv", header + "C1,family@example.com,u1,2025-02-01T12:00:00Z\n"
+                "C2,family@example.com,,2025-02-01T12:00:00Z\n")
+    landing.put("crm", "2025-02-27", "contacts.csv", header + "C1,family@example.com,u2,2025-02-27T12:00:00Z\n"
+                "C2,family@example.com,,2025-02-01T12:00:00Z\n")
+    landing.put("store", "2025-03-01", "transactions.csv", "transaction_id,line_number,store_id,occurred_at,receipt_email,quantity,unit_price\n"
+                "T1,1,S1,2025-03-01 12:00:00,family@example.com,1,5\n")
+    rows = stream(landing, tmp_path)
+    receipt = rows.filter(rows["event_key"] == "store:S1:T1:sale").row(0, named=True)
+    with connect(settings_for(landing.root, tmp_path / "w.duckdb"), read_only=True) as con:
+        person = dict(con.execute("select identifier, person_id from identity.identity_map "
+                                  "where identifier in ('contact_id:C1', 'user_id:u2')").fetchall())
+    assert person["contact_id:C1"] != person["user_id:u2"]
+    assert receipt["person_rule"] == "nearest_identified_event"
+    assert receipt["person_id"] == person["contact_id:C1"]
 
 
 def test_sessions_end_after_30_minutes_idle_and_are_cut_at_the_maximum_length(landing, tmp_path):
