@@ -82,20 +82,28 @@ def test_a_shared_device_gives_each_anonymous_event_to_the_person_identified_nea
     assert rule["web:a2"] == rule["web:a3"] == rule["web:b2"] == "nearest_identified_event"
 
 
+def family_receipt(landing, tmp_path, identifiers):
+    """Receipt T1 (2025-03-01 12:00) carrying only the family email, the stream built: the receipt's
+    stream row, and the persons of `identifiers` in identity.identity_map."""
+    landing.put("store", "2025-03-01", "transactions.csv", "transaction_id,line_number,store_id,occurred_at,receipt_email,quantity,unit_price\n"
+                "T1,1,S1,2025-03-01 12:00:00,family@example.com,1,5\n")
+    rows = stream(landing, tmp_path)
+    receipt = rows.filter(rows["event_key"] == "store:S1:T1:sale").row(0, named=True)
+    with connect(settings_for(landing.root, tmp_path / "w.duckdb"), read_only=True) as con:
+        person = dict(con.execute("select identifier, person_id from identity.identity_map where list_contains($wanted, identifier)",
+                                  {"wanted": identifiers}).fetchall())
+    return receipt, person
+
+
 def test_a_receipt_with_only_a_shared_email_goes_to_the_nearest_crm_contact_on_it(landing, tmp_path):
     # two contacts share the family address, so the email is refused (one contact per person); the
     # receipt carries only that email: its person is that of the contact version nearest in time
     # (C2, updated 4 days before the receipt; C1 was updated 27 days before), a CRM record, not an event
     landing.put("crm", "2025-03-01", "contacts.csv", "contact_id,email,updated_at\n"
                 "C1,family@example.com,2025-02-02T12:00:00Z\nC2,family@example.com,2025-02-25T12:00:00Z\n")
-    landing.put("store", "2025-03-01", "transactions.csv", "transaction_id,line_number,store_id,occurred_at,receipt_email,quantity,unit_price\n"
-                "T1,1,S1,2025-03-01 12:00:00,family@example.com,1,5\n")
-    rows = stream(landing, tmp_path)
-    receipt = rows.filter(rows["event_key"] == "store:S1:T1:sale").row(0, named=True)
-    with connect(settings_for(landing.root, tmp_path / "w.duckdb"), read_only=True) as con:
-        c2 = con.execute("select person_id from identity.identity_map where identifier = 'contact_id:C2'").fetchall()[0][0]
+    receipt, person = family_receipt(landing, tmp_path, ["contact_id:C2"])
     assert receipt["person_rule"] == "nearest_identified_event"
-    assert receipt["person_id"] == c2
+    assert receipt["person_id"] == person["contact_id:C2"]
 
 
 def test_the_nearest_identified_record_gives_the_person_of_its_highest_priority_usable_identifier(landing, tmp_path):
@@ -109,13 +117,7 @@ def test_the_nearest_identified_record_gives_the_person_of_its_highest_priority_
                 "C2,family@example.com,,2025-02-01T12:00:00Z\n")
     landing.put("crm", "2025-02-27", "contacts.csv", header + "C1,family@example.com,u2,2025-02-27T12:00:00Z\n"
                 "C2,family@example.com,,2025-02-01T12:00:00Z\n")
-    landing.put("store", "2025-03-01", "transactions.csv", "transaction_id,line_number,store_id,occurred_at,receipt_email,quantity,unit_price\n"
-                "T1,1,S1,2025-03-01 12:00:00,family@example.com,1,5\n")
-    rows = stream(landing, tmp_path)
-    receipt = rows.filter(rows["event_key"] == "store:S1:T1:sale").row(0, named=True)
-    with connect(settings_for(landing.root, tmp_path / "w.duckdb"), read_only=True) as con:
-        person = dict(con.execute("select identifier, person_id from identity.identity_map "
-                                  "where identifier in ('contact_id:C1', 'user_id:u2')").fetchall())
+    receipt, person = family_receipt(landing, tmp_path, ["contact_id:C1", "user_id:u2"])
     assert person["contact_id:C1"] != person["user_id:u2"]
     assert receipt["person_rule"] == "nearest_identified_event"
     assert receipt["person_id"] == person["contact_id:C1"]
