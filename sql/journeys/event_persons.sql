@@ -43,9 +43,9 @@ direct as (
     -- on an event, and types have distinct priorities: no ties. Of every record (staged events and
     -- CRM contact versions: identity.records, whose persons the nearest rule reads), or in an
     -- incremental run of the events decided and the records sharing a refused identifier with
-    -- them (journeys.rebuild_sighting_events). Only these three columns are kept, and only
-    -- run_events reads them: at 100M events, keeping the six looked-up persons and joining the 100M
-    -- events back spilled more than the disk held.
+    -- them (journeys.rebuild_sighting_events). Only these three columns are kept, and the later
+    -- steps read them rather than join every event again: at 100M events, keeping the six
+    -- looked-up persons and joining the 100M events back spilled more than the disk held.
     select
         staged.event_key,
         staged.event_key like 'crm:contact_version:%' as is_contact_version,
@@ -105,27 +105,6 @@ candidates as (
         and ($all_events or event_key in (select event_key from journeys.rebuild_sighting_events))
 ),
 
-candidate_persons as (
-    -- the person of each candidate's highest-priority usable identifier: direct's rule, looked up
-    -- from the candidates' own sightings (one identifier per type on a record, types of distinct
-    -- priorities: no ties). Reading direct here too, as this step did, made DuckDB materialise
-    -- direct, every record's row, for the few candidates (10M events at a 1,200 MB memory limit,
-    -- a stand-in for 100M: 0.75 -> 0.34 GiB spilled; docs/performance.md, "CTEs read twice")
-    select event_key, person_id
-    from (
-        select
-            sightings.event_key,
-            mapped.person_id,
-            row_number() over (partition by sightings.event_key order by types.priority) as choice
-        from (select distinct event_key from candidates) as wanted
-        inner join identity.identifier_sightings as sightings on sightings.event_key = wanted.event_key
-        inner join identity.identity_map as mapped on mapped.identifier = sightings.identifier
-        inner join identity.identifier_types as types on types.identifier_type = sightings.identifier_type
-        where mapped.refused_rule is null
-    ) as ranked
-    where choice = 1
-),
-
 nearest_ranked as (
     select
         orphans.event_key,
@@ -141,7 +120,7 @@ nearest_ranked as (
     inner join candidates as others
         on others.identifier = orphans.identifier
         and others.event_key <> orphans.event_key
-    inner join candidate_persons as persons on persons.event_key = others.event_key
+    inner join direct as persons on persons.event_key = others.event_key and persons.person_id is not null
 ),
 
 nearest as (
