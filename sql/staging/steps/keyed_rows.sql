@@ -6,7 +6,7 @@
 -- With its lineage (_dedupe_at, _delivery_date, _source_file, _source_row), which orders the copies.
 -- A view, not a CTE of duplicate_rows.sql: that model reads it twice (the keys with copies, then
 -- their rows), and DuckDB materialises a CTE read twice -- every staged row with its file path, which
--- spilled at scale (docs/performance.md, "Duplicates read twice"); each read of a view is planned on
+-- spilled at scale (docs/performance.md, "CTEs read twice"); each read of a view is planned on
 -- its own, reading only the columns it needs.
 select 'web' as source, 'stg_web__events' as staged_table, event_key as dedupe_key, _dedupe_at, _delivery_date, _source_file, _source_row from staging.stg_web__events
 union all
