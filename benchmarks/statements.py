@@ -18,7 +18,10 @@ data: repeated values compress better than real ones, and each copy's identity g
 original's, so figures are for comparing two statements on the same lab database, not for the
 results table. Session 49 checked it against session 48's real 100M run: `identity.link_pairs`
 took 82.2-85.7 s and spilled 8.9-9.4 GiB on ten copies of the 10M warehouse's links, 83.50 s on
-the real 100M (docs/performance.md).
+the real 100M (docs/performance.md); but `journeys.event_persons` took 270.2 s and spilled 30.7
+GiB on ten copies of what it reads, against 108 s and 9.55 GiB on the real 100M: check a
+statement's base figure against a real run before trusting its copies. The setup statements run
+with the source warehouse attached as `source`; create the schemas they need first.
 
 `time` runs each SELECT (files in the project's SQL dialect, `$name` parameters bound from the
 journeys settings and `--param`) with the pipeline's DuckDB settings (memory limit, no vacuum) and
