@@ -35,18 +35,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import threading
+import sys
 import time
 from pathlib import Path
 
-# journey_analytics before duckdb: importing it sets DuckDB's allocator options, as the pipeline runs
-from journey_analytics.journeys import params as journey_params
-import duckdb
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from journey_analytics.settings import load_settings
-from journey_analytics.warehouse import bind, build_in_parts, part_bounds
+# pipeline (which imports journey_analytics) before duckdb: importing the package sets DuckDB's
+# allocator options, as the pipeline runs
+from pipeline import MemorySampler  # noqa: E402
+import duckdb  # noqa: E402
+
+from journey_analytics.journeys import params as journey_params  # noqa: E402
+from journey_analytics.settings import load_settings  # noqa: E402
+from journey_analytics.warehouse import bind, build_in_parts, connection_config, part_bounds  # noqa: E402
 
 SCRATCH = "main.statement_lab"
 
@@ -72,42 +75,11 @@ def copy_tables(source: Path, lab: Path, copies: int, tables: dict[str, list[str
     return rows
 
 
-class SpillPeak:
-    """The largest size DuckDB's spill folder reached while the block ran, sampled every 0.2 s."""
-
-    def __init__(self, folder: Path):
-        self.folder, self.peak, self._stop = folder, 0, threading.Event()
-
-    def _size(self) -> int:
-        total = 0
-        for root, _, files in os.walk(self.folder):
-            for name in files:
-                try:
-                    total += os.path.getsize(os.path.join(root, name))
-                except OSError:
-                    pass
-        return total
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._size())
-            self._stop.wait(0.2)
-
-    def __enter__(self) -> SpillPeak:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def time_statement(con: duckdb.DuckDBPyConnection, path: Path, values: dict, spill: Path,
                    parts: int = 1, part_key: str | None = None) -> dict:
     """The SELECT in `path` into SCRATCH (in ranges of `part_key` when `parts` > 1): seconds, spill
-    peak, rows and a checksum of every column."""
-    with SpillPeak(spill) as peak:
+    peak (pipeline.MemorySampler's, of the folder `spill`), rows and a checksum of every column."""
+    with MemorySampler(interval=0.2, spill=[spill]) as sampler:
         began = time.perf_counter()
         if parts > 1:
             table, key = part_key.rsplit(".", 1)
@@ -119,7 +91,7 @@ def time_statement(con: duckdb.DuckDBPyConnection, path: Path, values: dict, spi
     rows, checksum = con.execute(f"select count(*), sum(hash(scratch)) from {SCRATCH} as scratch").fetchall()[0]
     con.execute(f"drop table {SCRATCH}")
     con.execute("checkpoint")
-    return {"file": str(path), "seconds": round(seconds, 2), "spill_peak_gib": round(peak.peak / 2**30, 2),
+    return {"file": str(path), "seconds": round(seconds, 2), "spill_peak_gib": round(sampler.spill_peak / 2**30, 2),
             "rows": int(rows), "checksum": str(checksum)}
 
 
@@ -166,8 +138,8 @@ def main() -> None:
     spill = args.lab.with_name(args.lab.name + ".spill")
     shutil.rmtree(spill, ignore_errors=True)
     spill.mkdir(parents=True)
-    config = {"memory_limit": settings.duckdb_memory_limit, "temp_directory": str(spill), "max_vacuum_tasks": 0}
-    with duckdb.connect(str(args.lab), config=config) as con:
+    # the pipeline's connection settings, with a spill folder of the lab's own
+    with duckdb.connect(str(args.lab), config={**connection_config(settings), "temp_directory": str(spill)}) as con:
         for round_number in range(args.rounds):
             for path in args.files:
                 result = time_statement(con, path, values, spill, args.parts, args.part_key)
