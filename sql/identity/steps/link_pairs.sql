@@ -14,8 +14,8 @@
 -- grouping rather than carried as two more group keys (or as a min() of text, slower still).
 -- At 100M events, where this hash aggregate spilled: 115M links of a 10M warehouse copied ten
 -- times (session 49, two alternating rounds, the same 26.8M rows by count and checksum) 82.2-85.7 s
--- with 8.9-9.4 GiB spilled before, 68.1-71.0 s with 3.5-3.8 GiB now; at 10M 3.15-3.47 s before,
--- 2.89-3.37 s now, nothing spilled.
+-- with 8.9-9.4 GiB spilled before, 68.1-71.0 s with 3.5-3.8 GiB now; at 10M (three rounds, the
+-- first of each cold) 3.15-5.03 s before, 2.89-3.40 s now, nothing spilled.
 select
     left_identifier,
     right_identifier,
