@@ -60,7 +60,7 @@ import journey_analytics  # noqa: E402,F401
 import duckdb  # noqa: E402
 
 from journey_analytics.generator import GeneratorConfig, generate  # noqa: E402
-from journey_analytics.ingest.landing import BATCH_BYTES, landed_weight  # noqa: E402
+from journey_analytics.ingest.landing import BATCH_BYTES, chunks, landed_weight  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 #: events per simulated person over 60 days on the generator's defaults (the bundled sample: 19,669 / 1,000)
@@ -334,23 +334,10 @@ def pipeline_run(landing: Path, workdir: Path) -> dict:
 
 
 #: DuckDB's JSON reader holds a buffer of about 32 MB per file of a scan: 562 files in one call
-#: ran out of a 12 GB limit, 260 did not
+#: ran out of a 12 GB limit, 260 did not. The floor reads up to this many files a scan, as it has
+#: since it was written, in chunks of BATCH_BYTES, so that its figures compare across sessions
+#: (the pipeline reads chunks of landing.CHUNK_BYTES since session 50)
 MAX_FILES_PER_READ = 250
-
-
-def _chunks(files: list[Path], limit: int) -> list[list[Path]]:
-    """Consecutive runs of files of at most `limit` bytes, weighed as the pipeline's batches are,
-    and at most MAX_FILES_PER_READ files."""
-    chunks: list[list[Path]] = []
-    size = 0
-    for path in files:
-        weight = landed_weight(path)
-        if not chunks or size + weight > limit or len(chunks[-1]) >= MAX_FILES_PER_READ:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(path)
-        size += weight
-    return chunks
 
 
 def parse_floor(landing: Path) -> float:
@@ -374,7 +361,7 @@ def parse_floor(landing: Path) -> float:
         reader = "read_json_auto" if kind == "json" else "read_csv_auto"
         # in chunks of the pipeline's batch size: one read_json_auto over the 10M-event landing
         # folder runs out of memory even with a 12 GB limit
-        for n, chunk in enumerate(_chunks(files, BATCH_BYTES)):
+        for n, chunk in enumerate(chunks(files, [landed_weight(p) for p in files], BATCH_BYTES, MAX_FILES_PER_READ)):
             verb = f"create table {name} as" if n == 0 else f"insert into {name} by name"
             con.execute(f"{verb} select * from {reader}($files, union_by_name = true)", {"files": [str(p) for p in chunk]})
     seconds = time.perf_counter() - began

@@ -457,7 +457,7 @@ class Settings(_Model):
     warehouse_path: Path = PROJECT_ROOT / "data" / "warehouse.duckdb"
     #: DuckDB memory limit and spill folder (bounded memory on big loads). The default is half of
     #: the memory DuckDB sees (its own default is 80 %): the rest leaves room for one ingestion
-    #: batch of polars frames (`ingest_web` peaks at about 7 GiB with full batches, DuckDB included)
+    #: chunk of polars frames (`ingest_web` peaks at about 7 GiB with full chunks, DuckDB included)
     #: and the operating system.
     #: A size ("12GB") or another share ("40%") may be set instead.
     duckdb_memory_limit: str = "50%"

@@ -12,13 +12,14 @@ staging.events, which writes again only the events with a copy in such a slice (
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import duckdb
 import polars as pl
 
 from journey_analytics import incremental
-from journey_analytics.ingest.landing import BATCH_BYTES, ENTITIES, SOURCES, SourceLoad, batches, load_files, table_name
+from journey_analytics.ingest.landing import BATCH_BYTES, CHUNK_BYTES, ENTITIES, SOURCES, SourceLoad, batches, load_files, table_name
 from journey_analytics.schemas import COLUMNS, LANDED_FILE_COLUMNS, LOAD_ERROR_COLUMNS, QUARANTINE_COLUMNS
 from journey_analytics.settings import Settings
 from journey_analytics.warehouse import SQL_DIR, build_model, compact_tables, create_from_file, ensure_table, fetch, sql_path, timezone_periods, write_table
@@ -74,49 +75,6 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"create table if not exists {CHANGED_CONTACTS} (reader varchar, contact_id varchar)")
 
 
-def write_load(con: duckdb.DuckDBPyConnection, load: SourceLoad) -> None:
-    """Replace everything one source delivered on the load's dates, in one transaction
-    (idempotent: delete those slices, then insert), and note what changed for the incremental
-    builds: the slices for each reader of staging.slice_changes, and the contacts of the snapshot
-    rows removed and written in staging.changed_contacts."""
-    tables = {f"staging.{table_name(load.source, entity)}": frame for entity, frame in load.staged.items()}
-    side = {REJECTED_ROWS: load.quarantine, LOAD_ERRORS: load.load_errors, LANDED_FILES: load.landed_files}
-    names = {qualified: f"_load_{i}" for i, qualified in enumerate([*tables, *side])}
-    frames = {**tables, **side}
-    for qualified, frame in frames.items():
-        con.register(names[qualified], frame.to_arrow())
-    # the contacts of the snapshot rows removed, and then of those written
-    note_contacts = (f"insert into {CHANGED_CONTACTS} select readers.reader, rows.contact_id "
-                     f"from (select distinct contact_id from {CONTACTS} where list_contains($dates, _delivery_date)) as rows "
-                     "cross join unnest($readers) as readers(reader)")
-    noted = {"dates": load.delivery_dates, "readers": list(CONTACT_READERS)}
-    try:
-        con.execute("begin transaction")
-        try:
-            for qualified, frame in frames.items():
-                source = "" if qualified in tables else " and source = $source"
-                if qualified == CONTACTS:
-                    con.execute(note_contacts, noted)
-                con.execute(f"delete from {qualified} where list_contains($dates, _delivery_date){source}",
-                            {"dates": load.delivery_dates, **({} if qualified in tables else {"source": load.source})})
-                if frame.height:
-                    columns = ", ".join(frame.columns)
-                    con.execute(f"insert into {qualified} ({columns}) select {columns} from {names[qualified]}")
-                if qualified == CONTACTS:
-                    con.execute(note_contacts, noted)
-            con.execute(f"insert into {SLICE_CHANGES} select readers.reader, $source, dates.delivery_date "
-                        "from unnest($readers) as readers(reader) cross join unnest($dates) as dates(delivery_date)",
-                        {"readers": list(SLICE_READERS), "source": load.source, "dates": load.delivery_dates})
-            con.execute("commit")
-        except Exception:
-            con.execute("rollback")
-            raise
-        compact_tables(con, frames)
-    finally:
-        for name in names.values():
-            con.unregister(name)
-
-
 @dataclass(frozen=True)
 class BatchSummary:
     """What one batch of deliveries wrote: its dates and counts. The batch's frames are let go once
@@ -128,27 +86,88 @@ class BatchSummary:
     quarantined: int
     load_errors: int
 
-    @classmethod
-    def of(cls, load: SourceLoad) -> BatchSummary:
-        return cls(load.delivery_dates, load.landed_files.height, {e: f.height for e, f in load.staged.items()},
-                   load.quarantine.height, load.load_errors.height)
+    def adding(self, load: SourceLoad) -> BatchSummary:
+        """This summary with one more chunk's load counted in."""
+        return BatchSummary(self.delivery_dates, self.files + load.landed_files.height,
+                            {e: n + load.staged[e].height for e, n in self.staged.items()},
+                            self.quarantined + load.quarantine.height, self.load_errors + load.load_errors.height)
+
+
+def write_batch(con: duckdb.DuckDBPyConnection, source: str, dates: list[dt.date], loads: Iterable[SourceLoad]) -> BatchSummary:
+    """Replace everything one source delivered on `dates`, in one transaction (idempotent: delete
+    those slices, then insert the loads), and note what changed for the incremental builds: the
+    slices for each reader of staging.slice_changes, and the contacts of the snapshot rows removed
+    and written in staging.changed_contacts. `loads` are the batch's chunks, read as they are
+    written (landing.batches): each one's frames are let go before the next is read, so memory
+    holds one chunk whatever the size of a day's delivery. What reads them must not use `con`
+    (ingest gives them a cursor of their own): a statement that fails on `con`, as DuckDB's JSON
+    reader does on a broken file before the record-by-record reader takes over, would abort this
+    transaction."""
+    tables = [f"staging.{table_name(source, entity)}" for entity in ENTITIES[source]]
+    side = [REJECTED_ROWS, LOAD_ERRORS, LANDED_FILES]
+    # the contacts of the snapshot rows removed, and then of those written
+    note_contacts = (f"insert into {CHANGED_CONTACTS} select readers.reader, rows.contact_id "
+                     f"from (select distinct contact_id from {CONTACTS} where list_contains($dates, _delivery_date)) as rows "
+                     "cross join unnest($readers) as readers(reader)")
+    noted = {"dates": dates, "readers": list(CONTACT_READERS)}
+    summary = BatchSummary(dates, 0, {entity: 0 for entity in ENTITIES[source]}, 0, 0)
+    con.execute("begin transaction")
+    try:
+        if CONTACTS in tables:
+            con.execute(note_contacts, noted)
+        for qualified in [*tables, *side]:
+            where, values = ("", {}) if qualified in tables else (" and source = $source", {"source": source})
+            con.execute(f"delete from {qualified} where list_contains($dates, _delivery_date){where}", {"dates": dates, **values})
+        for load in loads:
+            frames = {**{f"staging.{table_name(source, e)}": frame for e, frame in load.staged.items()},
+                      REJECTED_ROWS: load.quarantine, LOAD_ERRORS: load.load_errors, LANDED_FILES: load.landed_files}
+            _insert_frames(con, frames)
+            summary = summary.adding(load)
+            del load, frames  # before the next chunk is read
+        if CONTACTS in tables:
+            con.execute(note_contacts, noted)
+        con.execute(f"insert into {SLICE_CHANGES} select readers.reader, $source, dates.delivery_date "
+                    "from unnest($readers) as readers(reader) cross join unnest($dates) as dates(delivery_date)",
+                    {"readers": list(SLICE_READERS), "source": source, "dates": dates})
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    compact_tables(con, [*tables, *side])
+    return summary
+
+
+def _insert_frames(con: duckdb.DuckDBPyConnection, frames: dict[str, pl.DataFrame]) -> None:
+    """Append each frame to its table (schema.table -> frame), by column name."""
+    for i, (qualified, frame) in enumerate(frames.items()):
+        if not frame.height:
+            continue
+        name = f"_load_{i}"
+        con.register(name, frame.to_arrow())
+        try:
+            columns = ", ".join(frame.columns)
+            con.execute(f"insert into {qualified} ({columns}) select {columns} from {name}")
+        finally:
+            con.unregister(name)
 
 
 def ingest(con: duckdb.DuckDBPyConnection, source: str, dates: list[dt.date], settings: Settings,
-           batch_bytes: int = BATCH_BYTES) -> list[BatchSummary]:
-    """Load and write one source's deliveries in batches of whole dates (bounded memory); returns
-    what each batch wrote, in order. Each batch's frames are let go as soon as they are written:
-    holding them (as this did until session 14) kept a source's whole history in Python memory
-    (10M events, web: 43.9-44.7 s and 12.6-12.8 GB at the peak, now 36.8-39.4 s and 7.1 GB)."""
+           batch_bytes: int = BATCH_BYTES, chunk_bytes: int = CHUNK_BYTES) -> list[BatchSummary]:
+    """Load and write one source's deliveries in batches of whole dates, each read in chunks of its
+    files (bounded memory, landing.batches); returns what each batch wrote, in order. Each chunk's
+    frames are let go as soon as they are written: holding them (as this did until session 14) kept
+    a source's whole history in Python memory (10M events, web: 43.9-44.7 s and 12.6-12.8 GB at
+    the peak, then 36.8-39.4 s and 7.1 GB)."""
     ensure_tables(con)
-
-    def load_and_write(days: list[dt.date], files) -> BatchSummary:
-        load = load_files(con, source, files, settings)
-        load.delivery_dates = days  # dates without files still have their old slices removed
-        write_load(con, load)
-        return BatchSummary.of(load)  # the frames go with `load` here, before the next batch is read
-
-    return [load_and_write(days, files) for days, files in batches(settings.landing_dir, source, dates, batch_bytes)]
+    reader = con.cursor()  # parses JSON for load_files, outside write_batch's transaction
+    try:
+        return [
+            # dates without files still have their old slices removed
+            write_batch(con, source, days, (load_files(reader, source, files, settings) for files in chunked))
+            for days, chunked in batches(settings.landing_dir, source, dates, batch_bytes, chunk_bytes)
+        ]
+    finally:
+        reader.close()
 
 
 def build_timezone_periods(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:

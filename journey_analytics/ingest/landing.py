@@ -91,10 +91,11 @@ class FileResult:
 
 @dataclass
 class SourceLoad:
-    """What one source's delivery dates produced, ready to replace those slices of the warehouse."""
+    """What a chunk of one source's files produced, ready to be written with the rest of its batch
+    (staging.write_batch)."""
 
     source: str
-    delivery_dates: list[dt.date]
+    delivery_dates: list[dt.date]  # the dates of the chunk's files
     staged: dict[str, pl.DataFrame] = field(default_factory=dict)  # entity -> rows
     quarantine: pl.DataFrame | None = None
     load_errors: pl.DataFrame | None = None
@@ -375,7 +376,7 @@ def _bad_record_rows(bad: list[tuple[str, BadRecord]], files: dict[str, LandedFi
 
 
 def load_files(con: duckdb.DuckDBPyConnection, source: str, files: list[LandedFile], settings: Settings) -> SourceLoad:
-    """Read, validate and split a batch of one source's files (any delivery dates): the files of
+    """Read, validate and split a chunk of one source's files (any delivery dates): the files of
     each entity and format are canonicalised and validated together. `con` parses JSON; nothing
     is written to it."""
     results = {f.rel_path: FileResult(f, f.path.stat().st_size) for f in files}
@@ -439,9 +440,17 @@ def load_files(con: duckdb.DuckDBPyConnection, source: str, files: list[LandedFi
     return load
 
 
-#: a batch is cut after this many bytes of landed files (gzipped bytes count five times): it
-#: bounds the memory one batch needs whatever the size of the range being loaded
+#: a batch of whole delivery dates, replaced in one transaction, is cut after this many bytes of
+#: landed files (gzipped bytes count five times)
 BATCH_BYTES = 400 * 1024 * 1024
+#: a batch's files are read in chunks of about this many bytes (weighed as for BATCH_BYTES), all
+#: written in the batch's one transaction (staging.write_batch): memory holds one chunk's frames,
+#: however large a batch or one day's delivery (in the 100M-event benchmark one day's SendGrid files
+#: weigh up to 680 MB). Smaller chunks hold less and cost time: 10M events, each source ingested alone, two
+#: alternating rounds, 100 MB chunks against 400 MB: peak RSS 3.8-3.9 against 7.3-7.5 GiB (web),
+#: 3.2 against 5.4 GiB (email); 143.1-148.1 against 135.2-138.8 s in all, email 35.6-36.6 against
+#: 28.1-29.9 s (docs/performance.md, "Ingestion in chunks")
+CHUNK_BYTES = BATCH_BYTES
 #: files are read, gunzipped and hashed on this many threads (zlib and hashlib release the GIL)
 OPEN_THREADS = 2
 GZIP_WEIGHT = 5
@@ -452,20 +461,36 @@ def landed_weight(path: Path) -> int:
     return path.stat().st_size * (GZIP_WEIGHT if path.name.lower().endswith(".gz") else 1)
 
 
-def batches(landing_dir: Path, source: str, dates: list[dt.date], batch_bytes: int = BATCH_BYTES):
-    """Whole delivery dates grouped into batches of about batch_bytes: [(dates, files)]."""
-    out: list[tuple[list[dt.date], list[LandedFile]]] = []
+def chunks(items: list, weights: list[int], batch_bytes: int = BATCH_BYTES, most: int | None = None) -> list[list]:
+    """Consecutive runs of `items` (files, in their order) of at most `batch_bytes` by their
+    `weights` (and at most `most` items); an item heavier than `batch_bytes` is a run of its own."""
+    out: list[list] = []
     size = 0
-    for day in sorted(dates):
-        files = discover(landing_dir, source, day)
-        weight = sum(landed_weight(f.path) for f in files)
-        if not out or size + weight > batch_bytes:
-            out.append(([], []))
+    for item, weight in zip(items, weights, strict=True):
+        if not out or size + weight > batch_bytes or (most is not None and len(out[-1]) >= most):
+            out.append([])
             size = 0
-        out[-1][0].append(day)
-        out[-1][1].extend(files)
+        out[-1].append(item)
         size += weight
     return out
+
+
+def batches(landing_dir: Path, source: str, dates: list[dt.date], batch_bytes: int = BATCH_BYTES,
+            chunk_bytes: int = CHUNK_BYTES) -> list[tuple[list[dt.date], list[list[LandedFile]]]]:
+    """Whole delivery dates grouped into batches of about batch_bytes: [(dates, chunks of files)].
+    A batch's dates are replaced in one transaction (staging.write_batch), its files read in chunks
+    of about chunk_bytes (`chunks`), so that memory holds one chunk's frames at a time however
+    large a batch or one day's delivery is."""
+    out: list[tuple[list[dt.date], list[LandedFile], list[int]]] = []
+    for day in sorted(dates):
+        files = discover(landing_dir, source, day)
+        weights = [landed_weight(f.path) for f in files]
+        if not out or sum(out[-1][2]) + sum(weights) > batch_bytes:
+            out.append(([], [], []))
+        out[-1][0].append(day)
+        out[-1][1].extend(files)
+        out[-1][2].extend(weights)
+    return [(days, chunks(files, weights, chunk_bytes)) for days, files, weights in out]
 
 
 def delivery_fingerprints(landing_dir: Path, sources=SOURCES) -> dict[str, str]:
