@@ -446,7 +446,7 @@ BATCH_BYTES = 400 * 1024 * 1024
 #: a batch's files are read in chunks of about this many bytes (weighed as for BATCH_BYTES), all
 #: written in the batch's one transaction (staging.write_batch): memory holds one chunk's frames,
 #: however large a batch or one day's delivery (in the 100M-event benchmark one day's SendGrid files
-#: weigh up to 680 MB). Smaller chunks hold less and cost time: 10M events, each source ingested alone, two
+#: weigh up to 998 MB). Smaller chunks hold less and cost time: 10M events, each source ingested alone, two
 #: alternating rounds, 100 MB chunks against 400 MB: peak RSS 3.8-3.9 against 7.3-7.5 GiB (web),
 #: 3.2 against 5.4 GiB (email); 143.1-148.1 against 135.2-138.8 s in all, email 35.6-36.6 against
 #: 28.1-29.9 s (docs/performance.md, "Ingestion in chunks")
