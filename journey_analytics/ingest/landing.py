@@ -94,8 +94,6 @@ class SourceLoad:
     """What a chunk of one source's files produced, ready to be written with the rest of its batch
     (staging.write_batch)."""
 
-    source: str
-    delivery_dates: list[dt.date]  # the dates of the chunk's files
     staged: dict[str, pl.DataFrame] = field(default_factory=dict)  # entity -> rows
     quarantine: pl.DataFrame | None = None
     load_errors: pl.DataFrame | None = None
@@ -410,7 +408,7 @@ def load_files(con: duckdb.DuckDBPyConnection, source: str, files: list[LandedFi
             results[name].rows_read += 1
             results[name].quarantined_rows += 1
 
-    load = SourceLoad(source, sorted({f.delivery_date for f in files}))
+    load = SourceLoad()
     for entity, kind in ENTITIES[source].items():
         frames = [f for f in staged[entity] if f.height]
         load.staged[entity] = pl.concat(frames) if frames else pl.DataFrame(schema=COLUMNS[kind])
