@@ -459,13 +459,13 @@ def landed_weight(path: Path) -> int:
     return path.stat().st_size * (GZIP_WEIGHT if path.name.lower().endswith(".gz") else 1)
 
 
-def chunks(items: list, weights: list[int], batch_bytes: int = BATCH_BYTES, most: int | None = None) -> list[list]:
-    """Consecutive runs of `items` (files, in their order) of at most `batch_bytes` by their
-    `weights` (and at most `most` items); an item heavier than `batch_bytes` is a run of its own."""
+def chunks(items: list, weights: list[int], budget: int = BATCH_BYTES, most: int | None = None) -> list[list]:
+    """Consecutive runs of `items` (files, in their order) of at most `budget` bytes by their
+    `weights` (and at most `most` items); an item heavier than `budget` is a run of its own."""
     out: list[list] = []
     size = 0
     for item, weight in zip(items, weights, strict=True):
-        if not out or size + weight > batch_bytes or (most is not None and len(out[-1]) >= most):
+        if not out or size + weight > budget or (most is not None and len(out[-1]) >= most):
             out.append([])
             size = 0
         out[-1].append(item)
@@ -480,11 +480,14 @@ def batches(landing_dir: Path, source: str, dates: list[dt.date], batch_bytes: i
     of about chunk_bytes (`chunks`), so that memory holds one chunk's frames at a time however
     large a batch or one day's delivery is."""
     out: list[tuple[list[dt.date], list[LandedFile], list[int]]] = []
+    size = 0
     for day in sorted(dates):
         files = discover(landing_dir, source, day)
         weights = [landed_weight(f.path) for f in files]
-        if not out or sum(out[-1][2]) + sum(weights) > batch_bytes:
+        if not out or size + sum(weights) > batch_bytes:
             out.append(([], [], []))
+            size = 0
+        size += sum(weights)
         out[-1][0].append(day)
         out[-1][1].extend(files)
         out[-1][2].extend(weights)

@@ -122,9 +122,9 @@ def test_the_time_window_follows_each_rows_delivery_date(landing, tmp_path):
 def test_chunks_cut_at_the_byte_budget_and_the_file_count():
     # weights 5 5 20 1 1 1, budget 10 bytes, 2 files: a and b fill 10; c alone is over the budget; d, e
     # reach the file count; f starts the last chunk
-    assert chunks(list("abcdef"), [5, 5, 20, 1, 1, 1], batch_bytes=10, most=2) == [["a", "b"], ["c"], ["d", "e"], ["f"]]
-    assert chunks(list("abc"), [4, 4, 4], batch_bytes=10) == [["a", "b"], ["c"]]
-    assert chunks([], [], batch_bytes=10, most=2) == []
+    assert chunks(list("abcdef"), [5, 5, 20, 1, 1, 1], budget=10, most=2) == [["a", "b"], ["c"], ["d", "e"], ["f"]]
+    assert chunks(list("abc"), [4, 4, 4], budget=10) == [["a", "b"], ["c"]]
+    assert chunks([], [], budget=10, most=2) == []
 
 
 def test_a_broken_file_in_a_later_chunk_gives_the_rows_of_one_chunk(landing, tmp_path):
